@@ -1,0 +1,30 @@
+# The two commands of the README: `make test` (set up and run all tests).
+PY := .venv/bin
+.PHONY: setup test nbtest pytest check-sync bench readme
+
+setup:
+	bash scripts/setup.sh
+
+nbtest: setup
+	$(PY)/nbdev-test --flags slow
+
+pytest: setup
+	$(PY)/pytest -q tests/
+
+test: nbtest pytest
+
+# notebooks and the exported modules agree, and notebooks carry no outputs (CI runs this on a clean checkout)
+check-sync: setup
+	$(PY)/nbdev-export
+	@test -z "$$(git status --porcelain -- workbench)" || { git status --porcelain -- workbench; echo "nbdev-export changed workbench/: notebooks and modules are out of sync"; exit 1; }
+	$(PY)/nbdev-clean
+	@test -z "$$(git status --porcelain -- nbs)" || { git status --porcelain -- nbs; echo "nbdev-clean changed nbs/: commit clean notebooks without outputs"; exit 1; }
+	$(MAKE) --no-print-directory readme
+	@test -z "$$(git status --porcelain -- README.md)" || { git diff -- README.md | head -40; echo "README.md is not current: run make readme and commit it"; exit 1; }
+
+# README.md is generated from nbs/index.ipynb (executed, so its tour shows real output)
+readme: setup
+	$(PY)/jupyter nbconvert --to markdown --execute nbs/index.ipynb --output-dir . --output README --log-level WARN
+
+bench: setup
+	$(PY)/python benchmarks/import_time.py
