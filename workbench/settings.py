@@ -6,19 +6,19 @@
 __all__ = ['DEFAULTS', 'PATH_KEYS', 'ENV_PREFIX', 'SECRET_WORDS', 'WorkbenchError', 'SettingsError', 'find_settings_file',
            'Setting', 'Settings', 'get_settings', 'Secret', 'MissingSecretError', 'get_secret', 'show_settings']
 
-# %% ../nbs/00_settings.ipynb #efa093fc
+# %% ../nbs/00_settings.ipynb #57caaf38
 import os, configparser, difflib
 from dataclasses import dataclass
 from pathlib import Path
 
-# %% ../nbs/00_settings.ipynb #92f1965b
+# %% ../nbs/00_settings.ipynb #4f41421a
 class WorkbenchError(Exception):
     "Base class of the errors the workbench raises for bad input or configuration."
 
 class SettingsError(WorkbenchError, ValueError):
     "A setting has a bad name, type or value."
 
-# %% ../nbs/00_settings.ipynb #007f0f61
+# %% ../nbs/00_settings.ipynb #38b41dfc
 DEFAULTS = dict(
     default_model='local:gemma3-270m', # model used when none is named ("provider:name")
     embedder='minilm',                 # sentence-transformers embedder; "minilm" is the offline all-MiniLM-L6-v2
@@ -26,6 +26,7 @@ DEFAULTS = dict(
     evalset='datasets/support_eval.jsonl', # default evaluation set
     corpus='datasets/support_kb',      # default corpus (folder of documents)
     prompts_dir='datasets/prompts',    # prompt store folder
+    model_catalog='',                  # TOML file of extra/overriding model cards ('' for none)
     chunk_size=800,                    # characters per chunk
     chunk_overlap=100,                 # characters shared by neighbouring chunks
     top_k=3,                           # contexts retrieved per question
@@ -37,11 +38,11 @@ DEFAULTS = dict(
     llm_context=2048,                  # context window of the embedded model
     seed=0,                            # seed for sampling and the embedded model
 )
-PATH_KEYS = ('store_dir', 'evalset', 'corpus', 'prompts_dir')
+PATH_KEYS = ('store_dir', 'evalset', 'corpus', 'prompts_dir', 'model_catalog')
 ENV_PREFIX = 'WORKBENCH_'
 SECRET_WORDS = ('key', 'token', 'secret', 'password')
 
-# %% ../nbs/00_settings.ipynb #08140231
+# %% ../nbs/00_settings.ipynb #93eced11
 def _convert(key, raw, where):
     "Convert `raw` (a string) to the type of `DEFAULTS[key]`, naming `where` it came from on failure."
     typ = type(DEFAULTS[key])
@@ -55,7 +56,7 @@ def _convert(key, raw, where):
     except ValueError:
         raise SettingsError(f"{where}: {key}={raw!r} is not a valid {typ.__name__}") from None
 
-# %% ../nbs/00_settings.ipynb #896c4c86
+# %% ../nbs/00_settings.ipynb #32693046
 def find_settings_file(start=None # folder to search upwards from (default: the working directory)
                       )->Path|None:
     "The file named by `WORKBENCH_SETTINGS`, else the nearest `settings.ini` with a `[workbench]` section above `start`."
@@ -68,7 +69,7 @@ def find_settings_file(start=None # folder to search upwards from (default: the 
         if f.is_file() and '[workbench]' in f.read_text(errors='replace'): return f
     return None
 
-# %% ../nbs/00_settings.ipynb #7bfec82b
+# %% ../nbs/00_settings.ipynb #bedf4acb
 @dataclass(frozen=True)
 class Setting:
     "One effective setting: its value and where it came from."
@@ -100,7 +101,7 @@ def _unknown_msg(k):
     close = difflib.get_close_matches(k, DEFAULTS, n=3)
     return f"unknown setting {k!r}" + (f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(DEFAULTS)}")
 
-# %% ../nbs/00_settings.ipynb #bf2526fa
+# %% ../nbs/00_settings.ipynb #5696fdb5
 def _read_file(f:Path)->dict:
     "Settings from the `[workbench]` section of `f`, converted, with unknown keys and secrets rejected."
     cp = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=('#',';'))
@@ -114,7 +115,7 @@ def _read_file(f:Path)->dict:
         out[k] = _convert(k, raw, str(f))
     return out
 
-# %% ../nbs/00_settings.ipynb #fc091f40
+# %% ../nbs/00_settings.ipynb #68f04d81
 def get_settings(file:Path|None|bool=True, # settings file; True finds it with `find_settings_file`, None/False uses none
                  env:dict|None=None,       # environment to read overrides from (default `os.environ`)
                 )->Settings:
@@ -127,7 +128,7 @@ def get_settings(file:Path|None|bool=True, # settings file; True finds it with `
         if (var := ENV_PREFIX+k.upper()) in env: items[k] = Setting(k, _convert(k, env[var], var), var)
     return Settings(items, f)
 
-# %% ../nbs/00_settings.ipynb #55bf573b
+# %% ../nbs/00_settings.ipynb #609e8f8f
 class Secret:
     "A secret value that never shows itself in reprs, logs or exceptions."
     __slots__ = ('_v','name')
@@ -148,10 +149,11 @@ def get_secret(var:str # name of the environment variable, e.g. "OPENAI_API_KEY"
     if not v: raise MissingSecretError(f"environment variable {var} is not set; export it before using this model (keys are read from the environment only)")
     return Secret(v, var)
 
-# %% ../nbs/00_settings.ipynb #27eb9665
+# %% ../nbs/00_settings.ipynb #f6590652
 def show_settings():
     "Print each effective setting, its value and where it came from."
     print(repr(get_settings()))
 
-# %% ../nbs/00_settings.ipynb #8ab998eb
-if __name__ == '__main__' and 'ipykernel' not in __import__('sys').modules: show_settings()
+# %% ../nbs/00_settings.ipynb #d6157858
+from fastcore.imports import in_ipython
+if __name__ == '__main__' and not in_ipython(): show_settings()
