@@ -1,14 +1,24 @@
-# The two commands of the README: `make test` (set up and run all tests).
+# The two commands of the README: `make report` (set up and run the main job: the evaluation report on the
+# bundled sample with the embedded model) and `make test` (set up and run all tests).
 PY := .venv/bin
-.PHONY: setup test nbtest pytest check-sync bench readme
+.PHONY: setup browser test nbtest pytest check-sync bench readme report
 
 setup:
 	bash scripts/setup.sh
 
-nbtest: setup
-	$(PY)/nbdev-test --flags slow
+# the main job: the evaluation report on the bundled sample (embedded model, 2 prompts x 2 chunk sizes x 2 k)
+report: setup
+	$(PY)/workbench report
 
-pytest: setup
+# report notebooks (nbs/reports) run under papermill with their parameters, in tests/test_reports.py
+nbtest: setup
+	$(PY)/nbdev-test --flags slow --skip-folder-re '^reports$$'
+
+# Debian's chromium for the browser and report-rendering tests (apt; no browser download)
+browser:
+	bash scripts/setup_browser.sh
+
+pytest: setup browser
 	$(PY)/pytest -q tests/
 
 test: nbtest pytest

