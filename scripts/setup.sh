@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
+# (re)create the venv when it is missing or half-made (an interrupted `venv` leaves python without pip)
+[ -x .venv/bin/python ] && [ -x .venv/bin/pip ] || "$PY" -m venv --clear .venv
 stamp=.venv/.workbench-installed
 want=$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
