@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['BUILTIN_CARDS', 'HOSTED', 'OPENAI_COMPATIBLE', 'GEN_PARAMS', 'DEFAULT_PARAMS', 'ModelError', 'UnknownModelError',
            'ModelUnavailableError', 'ModelCard', 'Catalog', 'load_catalog', 'Generation', 'Model',
-           'embedded_model_path', 'LocalLlama', 'OpenAICompatible', 'LangChainChat', 'get_model', 'free_port',
-           'LlamaServer']
+           'embedded_model_path', 'LocalLlama', 'ModelAPIError', 'OpenAICompatible', 'LangChainChat', 'get_model',
+           'free_port', 'LlamaServer']
 
 # %% ../nbs/02_models.ipynb #93d8aec0
 import asyncio, contextlib, difflib, functools, os, threading, time
@@ -278,8 +278,19 @@ class LocalLlama(Model):
         return len(self.llama[0].tokenize(text.encode(), add_bos=False))
 
 # %% ../nbs/02_models.ipynb #6cebff5e
+class ModelAPIError(ModelError):
+    "An endpoint answered with an HTTP error status; `status_code` says which (429 and 5xx are worth retrying)."
+    def __init__(self, msg:str, status_code:int): super().__init__(msg); self.status_code = status_code
+
+async def _until_loop_ends(close):
+    "An async generator whose clean-up awaits `close()`: `asyncio.run` finalizes live async generators as its loop shuts down."
+    try: yield
+    finally: await close()
+
 class OpenAICompatible(Model):
-    "A model behind an OpenAI-compatible HTTP API."
+    """A model behind an OpenAI-compatible HTTP API (`/completions`, or `/chat/completions` in `mode='chat'`).
+    The protocol is a JSON POST: async calls go through one aiohttp session per event loop, sync calls through httpx.
+    (The `openai` SDK's typed requests and responses cost ~8% of wall time at concurrency 16: `benchmarks/runner.py`.)"""
     extra_params = ('base_url', 'mode', 'api_key_env', 'timeout')
     def __init__(self, card:ModelCard, **params):
         super().__init__(card, **params)
@@ -292,49 +303,67 @@ class OpenAICompatible(Model):
         self._key = get_secret(self.params['api_key_env']) if self.params['api_key_env'] else None
         self._sync, self._async = None, {}
 
-    def _kw(self): return dict(base_url=self.params['base_url'], api_key=self._key.reveal() if self._key else 'not-needed',
-                               timeout=self.params['timeout'], max_retries=0)
-    @property
-    def _client(self):
-        "The synchronous `openai` client (made on first use)."
-        if self._sync is None:
-            import openai
-            self._sync = openai.OpenAI(**self._kw())
-        return self._sync
-    @property
-    def _aclient(self):
-        "The async `openai` client of the running event loop (an async client's connections belong to one loop)."
-        loop = asyncio.get_running_loop()
-        if (c := self._async.get(id(loop))) is None or c[0] is not loop:
-            import openai
-            self._async[id(loop)] = c = (loop, openai.AsyncOpenAI(**self._kw()))
-        return c[1]
-
-    async def aclose(self):
-        "Close the async client of the running event loop (its connections die with the loop)."
-        if (c := self._async.pop(id(asyncio.get_running_loop()), None)) is not None: await c[1].close()
+    def _headers(self): return {'Authorization': f"Bearer {self._key.reveal()}"} if self._key else {}
 
     def _request(self, prompt, p):
-        kw = dict(model=self.card.name, **p)
-        if self.params['mode'] == 'chat': return 'chat', dict(messages=[{'role':'user', 'content':prompt}], **kw)
-        return 'completion', dict(prompt=prompt, **kw)
+        "The URL and JSON body of a call."
+        body, base = dict(model=self.card.name, **p), self.params['base_url'].rstrip('/')
+        if self.params['mode'] == 'chat': return f"{base}/chat/completions", dict(body, messages=[{'role':'user', 'content':prompt}])
+        return f"{base}/completions", dict(body, prompt=prompt)
 
-    def _parse(self, r, mode):
-        ch = r.choices[0]
-        text = ch.message.content if mode == 'chat' else ch.text
-        u = r.usage
-        return text or '', (u.prompt_tokens if u else 0), (u.completion_tokens if u else 0), ch.finish_reason
-
-    def _endpoint(self, mode, client): return client.chat.completions if mode == 'chat' else client.completions
+    def _parse(self, status:int, raw:bytes):
+        "Text, prompt tokens, completion tokens and finish reason of an answer; `ModelAPIError` for an error status."
+        import json
+        url = self.params['base_url']
+        if status >= 400:
+            try: err = json.loads(raw).get('error') or {}; msg = err.get('message', err) if isinstance(err, dict) else err
+            except (ValueError, AttributeError): msg = raw[:300].decode(errors='replace')
+            raise ModelAPIError(f"{self.id}: {url} answered HTTP {status}: {str(msg)[:300]}", status)
+        try:
+            r = json.loads(raw); ch = r['choices'][0]; u = r.get('usage') or {}
+            text = ch['message']['content'] if self.params['mode'] == 'chat' else ch['text']
+            return text or '', u.get('prompt_tokens') or 0, u.get('completion_tokens') or 0, ch.get('finish_reason')
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise ModelError(f"{self.id}: {url} answered HTTP {status} without an OpenAI-style completion: {raw[:200]!r}") from None
 
     def _call(self, prompt, p):
-        mode, kw = self._request(prompt, p)
-        with _api_errors(self): return self._parse(self._endpoint(mode, self._client).create(**kw), mode)
+        import httpx
+        if self._sync is None: self._sync = httpx.Client(timeout=self.params['timeout'], headers=self._headers())
+        url, body = self._request(prompt, p)
+        try: r = self._sync.post(url, json=body)
+        except httpx.TimeoutException: raise self._unavailable(None) from None
+        except httpx.TransportError as e: raise self._unavailable(e) from None
+        return self._parse(r.status_code, r.content)
+
+    def _unavailable(self, cause):
+        "`ModelUnavailableError` naming the URL and the cause (`None`: no answer within the timeout)."
+        if cause is None: return ModelUnavailableError(f"{self.id}: no answer from {self.params['base_url']} within {self.params['timeout']} s")
+        return ModelUnavailableError(f"{self.id}: cannot reach {self.params['base_url']}: {type(cause).__name__} {cause}".strip())
+
+    async def _session(self):
+        "The aiohttp session of the running event loop (connections belong to one loop); closed when that loop shuts down."
+        loop = asyncio.get_running_loop()
+        if (e := self._async.get(loop)) is None:
+            import aiohttp
+            s = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.params['timeout']), headers=self._headers())
+            async def close(): self._async.pop(loop, None); await s.close()
+            keeper = _until_loop_ends(close); await keeper.__anext__()
+            self._async[loop] = e = (s, keeper)
+        return e[0]
+
+    async def aclose(self):
+        "Close the session of the running event loop now (it is also closed when the loop shuts down)."
+        if (e := self._async.pop(asyncio.get_running_loop(), None)) is not None: await e[1].aclose()
 
     async def agenerate(self, prompt:str, **overrides)->Generation:
-        p = self._gen_params(overrides); mode, kw = self._request(prompt, p)
-        t = time.perf_counter()
-        with _api_errors(self): text, pt, ct, fin = self._parse(await self._endpoint(mode, self._aclient).create(**kw), mode)
+        import aiohttp
+        p = self._gen_params(overrides); url, body = self._request(prompt, p)
+        s = await self._session(); t = time.perf_counter()
+        try:
+            async with s.post(url, json=body) as r: status, raw = r.status, await r.read()
+        except TimeoutError: raise self._unavailable(None) from None
+        except aiohttp.ClientError as e: raise self._unavailable(e) from None
+        text, pt, ct, fin = self._parse(status, raw)
         return Generation(text, pt, ct, time.perf_counter()-t, self.card.cost(pt, ct), self.id, p, fin)
 
 # %% ../nbs/02_models.ipynb #f1c8727a
@@ -342,13 +371,13 @@ import contextlib
 
 @contextlib.contextmanager
 def _api_errors(m):
-    "Translate connection failures of the `openai` client into `ModelUnavailableError` naming the URL and cause."
+    "Translate connection failures of the `openai` client (under langchain) into `ModelUnavailableError` naming the URL and cause."
     import openai
     try: yield
-    except openai.APITimeoutError as e: raise ModelUnavailableError(f"{m.id}: no answer from {m.params['base_url']} within {m.params['timeout']} s") from e
+    except openai.APITimeoutError as e: raise ModelUnavailableError(f"{m.id}: no answer from {m.params.get('base_url') or m.card.provider} within {m.params['timeout']} s") from e
     except openai.APIConnectionError as e:
         cause = e.__cause__ or e.__context__
-        raise ModelUnavailableError(f"{m.id}: cannot reach {m.params['base_url']}: {type(cause).__name__ if cause else ''} {cause or e}".strip()) from e
+        raise ModelUnavailableError(f"{m.id}: cannot reach {m.params.get('base_url') or m.card.provider}: {type(cause).__name__ if cause else ''} {cause or e}".strip()) from e
 
 # %% ../nbs/02_models.ipynb #b647ffb4
 class LangChainChat(Model):

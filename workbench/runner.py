@@ -219,6 +219,8 @@ def _start_run(plan, store, est, name, resume, metrics, budget):
                                                    prompts={pl.config.prompt for pl in plan.pipelines.values()}), spec, name)
 
 # %% ../nbs/08_runner.ipynb #16d28969
+from collections import deque
+
 async def arun_grid(grid:Grid, evalset, corpus=None, metrics=DEFAULT_METRICS, limits:Limits|None=None, budget:float|None=None,
                     name:str='', resume:str|None=None, executor=None, store:RunStore|None=None, cache:ResponseCache|None|bool=True,
                     prompts=None, index_store=None, progress:bool=True, max_rows:int|None=None)->RunResult:
@@ -253,10 +255,13 @@ async def arun_grid(grid:Grid, evalset, corpus=None, metrics=DEFAULT_METRICS, li
     try:
         if executor is not None: await _run_on_dask(executor, plan, by_key, runner, write)
         else:
-            async def one(key):
-                model, prompt, over = plan.calls[key]
-                write(key, await runner.acall(model, prompt, **over))
-            await asyncio.gather(*(one(k) for k in by_key))
+            queues = {}                              # a queue of calls per provider, drained by as many workers as it may have calls in flight:
+            for k in by_key: queues.setdefault(plan.calls[k][0].card.provider, deque()).append(k)   # no task per call
+            async def worker(q):
+                while q:
+                    model, prompt, over = plan.calls[key := q.popleft()]
+                    write(key, await runner.acall(model, prompt, **over))
+            await asyncio.gather(*(worker(q) for q in queues.values() for _ in range(runner.limits.concurrency)))
         status = 'finished'
     finally:
         flush()
