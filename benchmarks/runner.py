@@ -17,16 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SQUAD = REPO.parent / 'shared' / 'datasets' / 'squad2-dev' / 'squad2-dev-3articles.json'
 
-def closed_prompts(d: Path):
-    from workbench.prompts import PromptStore
-    d.mkdir(parents=True, exist_ok=True)
-    for n, t in [('closed', 'Q: {question}\nA:'), ('closed2', 'Question: {question}\nShort answer:')]:
-        (d / f'{n}.yaml').write_text(f"name: {n}\ntask: qa\ntemplate: {json.dumps(t)}\ninput_variables: [question]\n")
-    return PromptStore(d)
-
-def synthetic(n):
-    from workbench.data import EvalSet, Sample
-    return EvalSet([Sample(f"s{i:06d}", f"What is item {i}?", (f"item {i}",)) for i in range(n)], 'synthetic')
+from workbench.testing import closed_book_prompts as closed_prompts, synthetic_evalset as synthetic
 
 def fake_grid(url):
     from workbench.runner import Grid

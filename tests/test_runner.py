@@ -8,7 +8,7 @@ from workbench.runner import Grid, run_grid, results, BudgetError
 from workbench.runstore import RunStore, RunNotFoundError
 from workbench.calls import Limits, ResponseCache
 from workbench.prompts import PromptStore
-from workbench.testing import FakeOpenAIServer, fake_answer
+from workbench.testing import FakeOpenAIServer, fake_answer, closed_book_prompts, synthetic_evalset
 from workbench.models import LlamaServer, UnknownModelError
 from workbench.chunking import ChunkSpec
 
@@ -16,13 +16,9 @@ from workbench.chunking import ChunkSpec
 def env(tmp_path, monkeypatch):
     "A fresh store directory and a prompt folder with a closed-book prompt (no retrieval needed)."
     monkeypatch.setenv('WORKBENCH_STORE_DIR', str(tmp_path / 'store'))
-    pdir = tmp_path / 'prompts'; pdir.mkdir()
-    for n, t in [('closed', 'Q: {question}\nA:'), ('closed2', 'Question: {question}\nShort answer:')]:
-        (pdir / f'{n}.yaml').write_text(f"name: {n}\ntask: qa\ntemplate: {json.dumps(t)}\ninput_variables: [question]\n")
-    return tmp_path, PromptStore(pdir)
+    return tmp_path, closed_book_prompts(tmp_path / 'prompts')
 
-def synthetic(n, name='synthetic'):
-    return EvalSet([Sample(f"s{i:05d}", f"What is item {i}?", (f"item {i}",)) for i in range(n)], name)
+synthetic = synthetic_evalset
 
 def fake_grid(url, prompts=('closed', 'closed2'), temps=(0.0,)):
     return Grid([RAGConfig.make(f'openai-compatible:fake', p, retrieval=False, params=dict(base_url=url, max_tokens=4, temperature=t))
@@ -56,13 +52,13 @@ def test_identical_prompts_are_called_once_and_cached_across_runs(env):
 
 RUNNER_SCRIPT = textwrap.dedent('''
     import sys, json
-    from workbench.data import EvalSet, Sample
+    from workbench.testing import synthetic_evalset
     from workbench.pipeline import RAGConfig
     from workbench.runner import Grid, run_grid
     from workbench.prompts import PromptStore
     from workbench.calls import Limits
     url, pdir, n, resume = sys.argv[1], sys.argv[2], int(sys.argv[3]), (sys.argv[4] if len(sys.argv) > 4 else None)
-    ev = EvalSet([Sample(f"s{i:05d}", f"What is item {i}?", (f"item {i}",)) for i in range(n)], 'synthetic')
+    ev = synthetic_evalset(n)
     grid = Grid([RAGConfig.make('openai-compatible:fake', p, retrieval=False, params=dict(base_url=url, max_tokens=4)) for p in ('closed', 'closed2')])
     res = run_grid(grid, ev, prompts=PromptStore(pdir), progress=False, name='killme', resume=resume, limits=Limits(concurrency=4))
     print(json.dumps(dict(run_id=res.run_id, stats=res.stats)))

@@ -125,17 +125,14 @@ def test_analysis_on_a_real_run(tmp_path, monkeypatch):
     "The leaderboard and comparisons on the results DataFrame of a real run (fake OpenAI-compatible server, two prompts)."
     from workbench.data import EvalSet, Sample
     from workbench.pipeline import RAGConfig
-    from workbench.prompts import PromptStore
     from workbench.runner import Grid, run_grid
-    from workbench.testing import FakeOpenAIServer
+    from workbench.testing import FakeOpenAIServer, closed_book_prompts
     monkeypatch.setenv('WORKBENCH_STORE_DIR', str(tmp_path / 'store'))
-    pdir = tmp_path / 'prompts'; pdir.mkdir()
-    for n, t in [('closed', 'Q: {question}\\nA:'), ('closed2', 'Question: {question}\\nShort answer:')]:
-        (pdir / f'{n}.yaml').write_text(f'name: {n}\ntask: qa\ntemplate: "{t}"\ninput_variables: [question]\n')
+    prompts = closed_book_prompts(tmp_path / 'prompts')
     ev = EvalSet([Sample(f"s{i}", f"What is item {i}?", (f"item {i}",)) for i in range(30)], 'items')
     with FakeOpenAIServer(latency=0.001) as srv:
         grid = Grid([RAGConfig.make('openai-compatible:fake', p, retrieval=False, params=dict(base_url=srv.base_url, max_tokens=4)) for p in ('closed', 'closed2')])
-        df = run_grid(grid, ev, prompts=PromptStore(pdir), progress=False, metrics=('em', 'f1', 'abstained', 'rouge_l')).to_pandas()
+        df = run_grid(grid, ev, prompts=prompts, progress=False, metrics=('em', 'f1', 'abstained', 'rouge_l')).to_pandas()
     lb = leaderboard(df, metrics=('f1', 'rouge_l'))
     assert len(lb) == 2 and (lb.n == 30).all() and (lb.cost_per_1k == 0).all() and lb.p50_latency_s.notna().all()
     h = list(lb.config_hash)

@@ -140,7 +140,7 @@ def _count_tokens(model, text:str)->int:
 def _latency_guess(model_id:str, store:RunStore|None)->float:
     "Median latency of this model in earlier runs, or a default."
     if store is not None:
-        lat = [r[0] for r in store._exec('SELECT latency_s FROM rows WHERE model_id=? AND cached=0 AND latency_s IS NOT NULL ORDER BY finished DESC LIMIT 200', (model_id,)).fetchall()]
+        lat = store.latencies(model_id)
         if len(lat) >= 5: return statistics.median(lat)
     return DEFAULT_LATENCY.get(model_id.split(':')[0], 1.0)
 

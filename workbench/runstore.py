@@ -136,6 +136,12 @@ def done(self:RunStore, run_id:str, include_errors:bool=False)->set:
     return set(self._exec(q, (run_id,)).fetchall())
 
 @patch
+def latencies(self:RunStore, model_id:str, n:int=200)->list[float]:
+    "Latencies in seconds of the `n` newest uncached calls of `model_id`, in any run (for time estimates)."
+    q = 'SELECT latency_s FROM rows WHERE model_id=? AND cached=0 AND latency_s IS NOT NULL ORDER BY finished DESC LIMIT ?'
+    return [r[0] for r in self._exec(q, (model_id, n)).fetchall()]
+
+@patch
 def rows(self:RunStore, run_id:str):
     "The run's rows as a DataFrame (JSON columns decoded), in config and sample order."
     import pandas as pd
