@@ -17,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SQUAD = REPO.parent / 'shared' / 'datasets' / 'squad2-dev' / 'squad2-dev-3articles.json'
 
-from workbench.testing import closed_book_prompts as closed_prompts, synthetic_evalset as synthetic
+from workbench.testing import closed_book_prompts, synthetic_evalset
 
 def fake_grid(url):
     from workbench.runner import Grid
@@ -29,7 +29,7 @@ def bench_concurrency(tmp, repeat=3):
     from workbench.calls import Limits
     from workbench.testing import FakeOpenAIServer
     from langchain_openai import ChatOpenAI, OpenAI
-    prompts, ev = closed_prompts(tmp / 'prompts'), synthetic(1000)
+    prompts, ev = closed_book_prompts(tmp / 'prompts'), synthetic_evalset(1000)
     lat, conc = 0.1, 16
     ideal = 2000 * lat / conc
     t = {k: [] for k in ('cold', 'calls', 'warm', 'chat', 'llm')}
@@ -63,11 +63,12 @@ def bench_concurrency(tmp, repeat=3):
 RSS_CHILD = r'''
 import json, os, resource, sys, time
 sys.path.insert(0, sys.argv[3])
-from runner import closed_prompts, synthetic, fake_grid
+from runner import fake_grid
+from workbench.testing import closed_book_prompts, synthetic_evalset
 from pathlib import Path
 from workbench.runner import run_grid
 from workbench.calls import Limits
-prompts, ev = closed_prompts(Path(sys.argv[2]) / 'prompts'), synthetic(10000)
+prompts, ev = closed_book_prompts(Path(sys.argv[2]) / 'prompts'), synthetic_evalset(10000)
 t = time.perf_counter()
 res = run_grid(fake_grid(sys.argv[1]), ev, prompts=prompts, limits=Limits(concurrency=64), progress=False)
 df = res.to_pandas()

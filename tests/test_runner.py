@@ -2,7 +2,7 @@
 resume, a real Dask LocalCluster, the real llama.cpp server and the embedded model; bad input refused before calls."""
 import json, os, signal, subprocess, sys, textwrap, time
 import pytest
-from workbench.data import EvalSet, Sample, load_sample
+from workbench.data import EvalSet, load_sample
 from workbench.pipeline import RAGConfig, Pipeline, load_pipeline, ConfigError
 from workbench.runner import Grid, run_grid, results, BudgetError
 from workbench.runstore import RunStore, RunNotFoundError
@@ -18,7 +18,6 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv('WORKBENCH_STORE_DIR', str(tmp_path / 'store'))
     return tmp_path, closed_book_prompts(tmp_path / 'prompts')
 
-synthetic = synthetic_evalset
 
 def fake_grid(url, prompts=('closed', 'closed2'), temps=(0.0,)):
     return Grid([RAGConfig.make(f'openai-compatible:fake', p, retrieval=False, params=dict(base_url=url, max_tokens=4, temperature=t))
@@ -26,7 +25,7 @@ def fake_grid(url, prompts=('closed', 'closed2'), temps=(0.0,)):
 
 def test_faults_lose_and_duplicate_nothing(env):
     tmp, prompts = env
-    ev = synthetic(150)
+    ev = synthetic_evalset(150)
     with FakeOpenAIServer(latency=0.01, fault_rate=0.2, faults=('429', '500', 'timeout'), hang=3) as srv:
         grid = fake_grid(srv.base_url)
         res = run_grid(grid, ev, corpus=None, prompts=prompts, progress=False,
@@ -41,7 +40,7 @@ def test_faults_lose_and_duplicate_nothing(env):
 
 def test_identical_prompts_are_called_once_and_cached_across_runs(env):
     tmp, prompts = env
-    ev = synthetic(40)
+    ev = synthetic_evalset(40)
     with FakeOpenAIServer(latency=0.0) as srv:
         # the same prompt twice (two configs differing only in a non-semantic parameter) -> one call per question
         grid = Grid([RAGConfig.make('openai-compatible:fake', 'closed', retrieval=False, params=dict(base_url=srv.base_url, max_tokens=4, timeout=t)) for t in (5, 6)])
@@ -99,7 +98,7 @@ def test_kill_9_then_resume_equals_uninterrupted(env, tmp_path):
 def test_dask_localcluster_matches_local(env):
     from distributed import LocalCluster, Client
     tmp, prompts = env
-    ev = synthetic(60)
+    ev = synthetic_evalset(60)
     with FakeOpenAIServer(latency=0.01, fault_rate=0.1, faults=('429', '500')) as srv:
         grid = fake_grid(srv.base_url)
         lim = Limits(concurrency=8, max_retries=10, backoff=0.01)
@@ -113,7 +112,7 @@ def test_dask_localcluster_matches_local(env):
 
 def test_bad_input_fails_before_any_call(env):
     tmp, prompts = env
-    ev = synthetic(5)
+    ev = synthetic_evalset(5)
     with FakeOpenAIServer(latency=0.0) as srv:
         grid = fake_grid(srv.base_url)
         with pytest.raises(ConfigError, match='the grid is empty'): Grid([])

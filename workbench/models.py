@@ -9,7 +9,7 @@ __all__ = ['BUILTIN_CARDS', 'HOSTED', 'OPENAI_COMPATIBLE', 'GEN_PARAMS', 'DEFAUL
            'free_port', 'LlamaServer']
 
 # %% ../nbs/02_models.ipynb #93d8aec0
-import asyncio, contextlib, difflib, functools, os, threading, time
+import asyncio, contextlib, difflib, functools, json, os, threading, time
 from dataclasses import dataclass, field, asdict, replace, fields
 from pathlib import Path
 from .settings import WorkbenchError, get_settings, get_secret
@@ -313,7 +313,6 @@ class OpenAICompatible(Model):
 
     def _parse(self, status:int, raw:bytes):
         "Text, prompt tokens, completion tokens and finish reason of an answer; `ModelAPIError` for an error status."
-        import json
         url = self.params['base_url']
         if status >= 400:
             try: err = json.loads(raw).get('error') or {}; msg = err.get('message', err) if isinstance(err, dict) else err
