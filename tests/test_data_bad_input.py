@@ -17,7 +17,7 @@ def write(tmp_path, name, data):
 @pytest.mark.parametrize('name,content,expect', [
     ('empty.csv', '', 'empty.csv: the file is empty'),
     ('empty.jsonl', '\n\n', 'empty.jsonl: the file is empty'),
-    ('nohead.csv', 'id,prompt\nq1,hi\n', 'nohead.csv: no question column'),
+    ('nohead.csv', 'id,text\nq1,hi\n', 'nohead.csv: no question column'),
     ('short.csv', 'id,question,references\nq1,What?\n', 'short.csv, line 2: expected 3 cells (as in the header), found 2'),
     ('dup.csv', 'id,question,references\nq1,A?,a\nq1,B?,b\n', "dup.csv, line 3, field 'id': duplicate id 'q1' (first on line 2)"),
     ('type.jsonl', '{"id":"q1","question":["a"]}\n', "type.jsonl, line 1, field 'question': expected a non-empty string"),
@@ -29,6 +29,8 @@ def write(tmp_path, name, data):
     ('quote.csv', 'id,question\nq1,"unterminated\n', 'quote.csv'),
     ('notes.txt', 'hello', "unknown evaluation-set format '.txt'"),
     ('scalar.json', '42', 'scalar.json: expected SQuAD layout'),
+    ('hfdict.jsonl', '{"question":"A?","answers":{"start":[1]}}\n', "hfdict.jsonl, line 1, field 'answers': expected a string, a list of strings, or a {'text': [...]} dict"),
+    ('hftext.jsonl', '{"question":"A?","answers":{"text":[3]}}\n', "hftext.jsonl, line 1, field 'answers': expected a string or a list of strings, got [3]"),
 ])
 def test_evalset_bad_input(tmp_path, name, content, expect):
     assert expect in err(load_evalset, write(tmp_path, name, content))
@@ -40,9 +42,12 @@ def test_non_utf8_names_the_line(tmp_path):
 def test_missing_file_and_mapped_column(tmp_path):
     assert 'nope.csv: file not found' in err(load_evalset, tmp_path/'nope.csv')
     p = write(tmp_path, 'q.csv', 'qid,query\n1,hi\n')
-    assert "column 'prompt' (mapped to question) is not in the file; its columns are qid, query" in err(load_csv, p, columns={'question': 'prompt'})
-    assert "cannot map 'questions'" in err(load_csv, p, columns={'questions': 'query'})
+    assert f"{p}: column_map maps question to column 'prompt', which is not in the file; its columns are qid, query" == err(load_csv, p, column_map={'question': 'prompt'})
+    assert f"{p}: column_map maps question to column 'prompt'" in err(load_csv, p, columns={'question': 'prompt'})   # the older parameter name
+    assert f"{p}: column_map: cannot map 'questions': the fields are id, question" in err(load_csv, p, columns={'questions': 'query'})
+    assert f"{p}: column_map: expected field=column pairs" in err(load_evalset, p, column_map='question')
     assert load_csv(p, columns={'question': 'query', 'id': 'qid'})['1'].question == 'hi'
+    assert load_evalset(p, column_map='question=query,id=qid', quiet=True)['1'].question == 'hi'
 
 def test_answerable_without_reference_is_an_error(tmp_path):
     p = write(tmp_path, 'a.jsonl', '{"id":"q1","question":"A?","references":[],"answerable":true}\n')
@@ -134,3 +139,17 @@ def test_random_csv_tables(tmp_path, cells):
     with open(p, 'w', newline='') as f: csv.writer(f).writerows([['id', 'question', 'references'], *cells])
     res = loads_or_rejects(load_evalset, p)
     if res is not None: assert len(res) <= len(cells)
+
+@HYP
+@given(spec=st.lists(st.sampled_from(list('=, qaQA_-') + ['question', 'answer', 'context', 'id', 'x']), max_size=12).map(''.join))
+def test_random_column_maps(tmp_path, spec):
+    "Any --columns / column_map string either loads or fails with one line naming column_map; nothing else escapes."
+    from workbench.data import parse_column_map
+    p = tmp_path/'m.csv'; p.write_text('q,a,question\nWhat?,this,Why?\n')
+    try: cmap = parse_column_map(spec)
+    except WorkbenchDataError as e:
+        assert str(e).startswith('column_map: ') and '\n' not in str(e); return
+    try: res = load_evalset(p, column_map=spec, quiet=True)
+    except WorkbenchDataError as e:
+        assert str(e).startswith(str(p)) and '\n' not in str(e); return
+    assert all(res.column_map[f] == c for f, c in cmap.items())

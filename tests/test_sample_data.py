@@ -7,6 +7,8 @@ def test_bundled_sample_is_consistent(repo):
     assert not (repo/'datasets'/'__init__.py').exists()
     assert len(kb) >= 25 and len(ev) >= 60
     assert len(ev) - ev.n_answerable >= 15
+    assert ev.summary_line().startswith(f"support_eval.jsonl: {len(ev)} rows, {ev.n_answerable} answerable, {len(ev) - ev.n_answerable} unanswerable, "
+                                        f"{ev.n_answerable} with references, {ev.n_answerable} with gold contexts (columns: id<-id, question<-question, references<-references,")
     lengths = sorted(len(d.text.split()) for d in kb)
     assert lengths[0] < 200 and lengths[-1] > 800, f"documents should vary in length, got {lengths[0]}..{lengths[-1]} words"
     for s in ev:

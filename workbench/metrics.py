@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['REGISTRY', 'RETRIEVAL_ROW_METRICS', 'MetricError', 'Metric', 'register', 'get_metric', 'normalize_answer',
            'prediction', 'gold_answers', 'exact_match', 'token_f1', 'squad_em', 'squad_f1', 'abstained',
-           'abstention_summary', 'check_needs', 'score_row', 'rouge_l', 'bleu', 'semantic_similarity', 'label_match',
-           'label_scores', 'usage_summary', 'with_samples', 'score_results']
+           'abstention_summary', 'check_needs', 'score_row', 'check_evalset_metrics', 'rouge_l', 'bleu',
+           'semantic_similarity', 'label_match', 'label_scores', 'usage_summary', 'with_samples', 'score_results']
 
 # %% ../nbs/07_metrics.ipynb #d6872cfd
 import re, string, difflib, collections
@@ -123,6 +123,23 @@ def score_row(metrics, sample:Sample, row:dict)->tuple[dict,dict]:
         except MetricError: raise
         except Exception as e: scores[m.name], errors[m.name] = None, f"{type(e).__name__}: {e}"
     return scores, errors
+
+# %% ../nbs/07_metrics.ipynb #3f1c8e52
+def check_evalset_metrics(evalset, metrics):
+    "Raise `MetricError`, before any model call, when a metric needs references or gold contexts that no sample of `evalset` has."
+    from workbench.data import ALIASES
+    samples, cmap = list(evalset), getattr(evalset, 'column_map', None)
+    # a set marked all unanswerable on purpose (an `answerable` column, or built in code) is scored on abstention: fine
+    if not samples or ((cmap is None or 'answerable' in cmap) and not any(s.answerable for s in samples)): return
+    have = dict(reference=any(s.references for s in samples), gold_contexts=any(s.gold_contexts or s.gold_context_ids for s in samples))
+    for m in map(get_metric, metrics):
+        for need, fld, what in (('reference', 'references', 'references'), ('gold_contexts', 'gold_contexts', 'gold contexts')):
+            if need not in m.needs or have[need]: continue
+            found = getattr(evalset, 'columns_found', None)
+            cols = f"the columns found are {', '.join(found)}" if found is not None else "it was built in code, not read from a file"
+            fix = (f"column {cmap[fld]!r} feeds {fld} but every value is empty" if cmap and fld in cmap else
+                   f"name a column one of {', '.join(ALIASES[fld])}, or map yours with column_map={{'{fld}': '<column>'}} (CLI: --columns {fld}=<column>)")
+            raise MetricError(f"{evalset.source or evalset.name}: metric {m.name!r} needs {what}, but no sample has any; {cols}; {fix}")
 
 # %% ../nbs/07_metrics.ipynb #5877067d
 import functools
