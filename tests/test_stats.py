@@ -1,11 +1,14 @@
 """Statistics that tell a real difference from noise: interval coverage and test error rates by simulation, the exact
-permutation test against brute force, repeated trials, degenerate inputs; analysis (leaderboard, Pareto front,
-significance) on synthetic results and on the results of a real run."""
+sign-flip test against brute force, Holm against its definition, the tied-best set, questions to separate, repeated
+trials, bad and degenerate inputs (never p = 0); analysis (leaderboard, Pareto front, significance) on synthetic results
+and on the results of a real run. The calibration itself: tests/test_calibration.py and tests/test_gate_calibration.py."""
 import itertools, json, math
 import numpy as np
 import pandas as pd
 import pytest
-from workbench.stats import (bootstrap_ci, paired_test, per_sample, paired_values, add_trials, trial_spread, StatsError, VERDICTS)
+from hypothesis import given, settings, strategies as st
+from workbench.stats import (bootstrap_ci, paired_test, per_sample, paired_values, add_trials, trial_spread, StatsError, VERDICTS, holm,
+                             tied_best, questions_to_separate, signflip_p, P_MIN)
 from workbench.analysis import (leaderboard, pareto_front, compare_configs, significance_table, heatmap, pareto_scatter, diff_table,
                                 abstention_table)
 
@@ -19,7 +22,7 @@ def test_bootstrap_interval_covers_the_true_mean_about_95_percent():
         assert lo <= m <= hi
     assert 0.90 <= hits / 200 <= 0.99, hits
 
-@pytest.mark.parametrize('method', ['bootstrap', 'permutation'])
+@pytest.mark.parametrize('method', ['auto', 'permutation', 't', 'bootstrap'])
 def test_paired_test_false_positive_rate_and_power(method):
     rng = np.random.default_rng(1)
     fp = 0
@@ -40,15 +43,83 @@ def test_exact_permutation_p_value_equals_brute_force():
     assert paired_test(a, b, method='permutation').p_value == pytest.approx(sum(flips) / len(flips))
 
 def test_degenerate_inputs_do_not_crash():
-    assert paired_test([], []).verdict == 'no significant difference' and paired_test([], []).n == 0
+    assert paired_test([], []).verdict == 'not enough evidence' and paired_test([], []).n == 0
     c = paired_test([0.7], [0.2])
-    assert (c.p_value, c.verdict, c.n) == (1.0, 'no significant difference', 1) and math.isnan(c.lo)
+    assert (c.p_value, c.verdict, c.n) == (1.0, 'not enough evidence', 1) and math.isnan(c.lo) and not c.significant
     z = paired_test([1, 0, 1, 1], [1, 0, 1, 1])
     assert (z.p_value, z.verdict, z.diff, z.lo, z.hi) == (1.0, 'no significant difference', 0.0, 0.0, 0.0)
-    assert paired_test([1, None, 0.5], [0, 0.3, float('nan')]).n == 1
+    m = paired_test([1, None, 0.5], [0, 0.3, float('nan')])
+    assert (m.n, m.dropped, m.verdict) == (1, 2, 'not enough evidence') and 'dropped' in m.note
     assert bootstrap_ci([0.3, 0.3]) == (0.3, 0.3, 0.3)
     with pytest.raises(StatsError, match='got 3 and 2'): paired_test([1, 2, 3], [1, 2])
-    with pytest.raises(StatsError, match="method='t'"): paired_test([1, 2], [1, 2], method='t')
+    with pytest.raises(StatsError, match="method='wilcoxon'"): paired_test([1, 2], [1, 2], method='wilcoxon')
+    with pytest.raises(StatsError, match='infinite'): paired_test([1, float('inf')], [1, 2])
+    with pytest.raises(StatsError, match='B scores must be numbers'): paired_test([1, 2], ['x', 2])
+    with pytest.raises(StatsError, match='level=1.5'): bootstrap_ci([1, 2], level=1.5)
+
+def test_constant_scores_and_constant_differences():
+    "Zero variance: the same scores give no difference; a constant shift is decided by sign flips, never p = 0."
+    const = paired_test(np.ones(50), np.ones(50))
+    assert (const.verdict, const.p_value) == ('no significant difference', 1.0)
+    for n in (10, 20, 200, 5000):
+        c = paired_test(np.full(n, 0.8), np.full(n, 0.6))
+        assert c.p_value > 0 and c.verdict == 'A better' and (c.lo, c.hi) == pytest.approx((0.2, 0.2))
+    assert paired_test(np.full(20, 0.8), np.full(20, 0.6)).p_value == pytest.approx(1/(2000 + 1))   # Monte Carlo floor
+    assert paired_test(np.full(5000, 0.8), np.full(5000, 0.6)).p_value == P_MIN                    # t path, floored
+    assert paired_test(np.full(5, 0.8), np.full(5, 0.6)).verdict == 'not enough evidence'          # 2/2^5 > 0.05
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.floats(-5, 5)), st.one_of(st.none(), st.floats(-5, 5))), max_size=40),
+       st.sampled_from(['auto', 'permutation', 't', 'bootstrap']))
+def test_any_paired_input_gives_a_verdict_and_a_positive_p_value(pairs, method):
+    a, b = [x for x, _ in pairs], [y for _, y in pairs]
+    c = paired_test(a, b, method=method, n_boot=200)
+    assert c.verdict in VERDICTS and 0 < c.p_value <= 1 and c.n + c.dropped == len(pairs)
+    if c.n < 2: assert c.verdict == 'not enough evidence'
+
+def test_holm_matches_its_definition():
+    rng = np.random.default_rng(3)
+    for m in (1, 2, 5, 12):
+        p = rng.random(m) ** 3
+        order = np.argsort(p)
+        want = np.empty(m)
+        running = 0.0
+        for rank, i in enumerate(order):
+            running = max(running, min(1.0, (m - rank) * p[i]))
+            want[i] = running
+        assert holm(p) == pytest.approx(want.tolist())
+    assert holm([0.04, 0.04]) == [0.08, 0.08] and holm([1.0, 0.9]) == [1.0, 1.0]
+    with pytest.raises(StatsError): holm([0.1, 1.2])
+
+def test_tied_best_finds_the_separated_configs_and_handles_bad_input():
+    rng = np.random.default_rng(4)
+    skill = rng.random((200, 1))
+    sc = np.clip(skill + np.array([0.2, 0.2, 0.0, -0.1, 0.19]) + rng.normal(0, 0.1, (200, 5)), 0, 1)
+    tb = tied_best(sc, int(np.argmax(sc.mean(0))), names=list('abcde'))
+    assert set(tb.members) == {'a', 'b', 'e'} and tb.members[0] == tb.leader and tb.n == 200
+    for r in tb.comparisons:
+        assert r.p_adjusted >= r.p_value and (r.name in tb.members) == (not r.significant)
+    assert tb.family == 'pairs' and 'all pairwise comparisons (10) of 5 configs' in tb.note
+    lead = tied_best(sc, 0, family='leader')
+    assert 'the comparisons with the leader (4)' in lead.note
+    holey = sc.copy(); holey[:190, 2] = np.nan                     # rows with a missing score are dropped: 10 left
+    assert tied_best(holey, 0).n == 10
+    assert tied_best(sc[:1], 0).members == ['0', '1', '2', '3', '4'] and 'not enough evidence' in tied_best(sc[:1], 0).note
+    with pytest.raises(StatsError, match='names for 5 configs'): tied_best(sc, 0, names=['a'])
+    with pytest.raises(StatsError, match="family='all'"): tied_best(sc, 0, family='all')
+    with pytest.raises(StatsError, match='infinite'): tied_best(np.full((3, 2), np.inf), 0)
+
+def test_questions_to_separate_is_the_normal_approximation_and_it_is_right():
+    "At the estimated size, a simulated study with that mean difference and spread finds it about 80% of the time."
+    rng = np.random.default_rng(5)
+    pilot = rng.normal(0.1, 0.5, 400)
+    need = questions_to_separate(pilot)
+    assert need == math.ceil(((1.959964 + 0.841621) * pilot.std(ddof=1) / abs(pilot.mean())) ** 2)
+    hits = sum(paired_test(rng.normal(pilot.mean(), pilot.std(ddof=1), need), np.zeros(need), seed=i, method='t').significant for i in range(200))
+    assert 0.70 <= hits / 200 <= 0.90, hits
+    assert questions_to_separate(pilot, n_comparisons=3) > need
+    assert questions_to_separate([0.0, 0.0, 0.0]) is None and questions_to_separate([float('nan'), 1.0]) is None
+    with pytest.raises(StatsError, match='n_comparisons=0'): questions_to_separate(pilot, n_comparisons=0)
 
 def test_lower_is_better_metrics_flip_the_verdict():
     fast, slow = np.full(30, 1.0) + np.linspace(0, 0.1, 30), np.full(30, 2.0) + np.linspace(0, 0.1, 30)[::-1]
