@@ -667,7 +667,7 @@ def _fill_runs(self:GridExplorer):
 def open(self:GridExplorer, run_id:str, metric:str|None=None, x:str|None=None, y:str|None=None):
     "Open run `run_id`: its rows, axes, metrics and leaderboard, then the heatmap of `metric` over `x` and `y`."
     from workbench.runner import results
-    from workbench.analysis import leaderboard
+    from workbench.analysis import leaderboard, decide, winner
     run, df = self.store.get_run(run_id), results(run_id, self.store)
     if not len(df): raise WidgetError(f"run {run_id} has no rows yet")
     ev, kb = self.evalset, self.corpus
@@ -681,7 +681,10 @@ def open(self:GridExplorer, run_id:str, metric:str|None=None, x:str|None=None, y
     self.quality = sorted([m for m in (run.get('spec') or {}).get('metrics', []) if num(m)], key=lambda m: m != 'f1')   # F1 first when there
     self.metrics = self.quality + [m for m in USAGE_METRICS if num(m)]
     self.run_id, self.run, self.df, self.axes = run_id, run, df, grid_axes(df)
-    self.leaderboard = leaderboard(df, metrics=self.quality) if self.quality else None
+    self.primary = self.quality[0] if self.quality else None        # the metric that ranks configs and names the winner
+    self.leaderboard = leaderboard(df, metrics=self.quality, primary=self.primary) if self.quality else None
+    self.decision = decide(df, self.leaderboard, self.primary) if self.quality else None
+    self.winner = winner(self.leaderboard, self.primary) if self.quality else None   # the same `analysis.winner` the report names
     self._quiet = True
     self.x_pick.options = self.y_pick.options = self.axes
     self.metric_pick.options = self.metrics
@@ -698,11 +701,14 @@ def _leaderboard_html(self:GridExplorer)->str:
     if lb is None: return ''
     ci = lambda r, m: f"<b>{_fmt(r[m])}</b> <span class='wb-muted'>[{_fmt(r[m+'_lo'], 2)}, {_fmt(r[m+'_hi'], 2)}]</span>"
     head = '<tr><th>#</th><th>config</th><th>n</th>' + ''.join(f"<th>{_esc(m)} [95% CI]</th>" for m in self.quality) + '<th>$ / 1k q</th><th>p50 / p95 latency</th><th>tokens / q</th></tr>'
-    rows = [f"<tr><td>{i+1}</td><td>{_esc(r['label'])}<div class='wb-muted'><code>{_esc(r['config_hash'])}</code></div></td><td>{r['n']}</td>"
+    tied = set(self.decision.tied) if self.decision is not None else set()
+    rows = [f"<tr><td>{i+1}</td><td>{'★ ' if r['config_hash'] in tied else ''}{_esc(r['label'])}<div class='wb-muted'><code>{_esc(r['config_hash'])}</code></div></td><td>{r['n']}</td>"
             + ''.join(f"<td>{ci(r, m)}</td>" for m in self.quality)
             + f"<td>{r['cost_per_1k']:.4f}</td><td>{r['p50_latency_s']*1000:.0f} / {r['p95_latency_s']*1000:.0f} ms</td><td>{r['tokens_per_q']:.0f}</td></tr>"
             for i,r in enumerate(lb.to_dict('records'))]
-    return f"<b>Leaderboard</b> <span class='wb-muted'>(sorted by {_esc(self.quality[0])})</span><table class='wb-t'>{head}{''.join(rows)}</table>"
+    verdict = f"<div class='wb-verdict'>{_esc(self.decision.text)}</div>" if self.decision is not None else ''
+    return (f"<b>Leaderboard</b> <span class='wb-muted'>(ranked by {_esc(self.primary)}; ★ tied-best: not distinguishable from the leader)</span>"
+            f"{verdict}<table class='wb-t'>{head}{''.join(rows)}</table>")
 
 # %% ../nbs/10_widgets.ipynb #ab8d3966
 @patch
@@ -759,7 +765,7 @@ def _cell_html(self:GridExplorer)->str:
     cols = [c for c in ('sample_id', 'question', 'answer', *self.quality, 'latency_s', 'error') if c in self.cell_rows.columns]
     body = ''.join('<tr>' + ''.join(f"<td>{_fmt(r[c]) if c in self.quality or c == 'latency_s' else _esc(_s(r[c]))}</td>" for c in cols) + '</tr>'
                    for r in self.cell_rows.to_dict('records'))
-    return (f"<b>{self.x}={_esc(self.cell[0])}, {self.y}={_esc(self.cell[1])}</b>: {len(self.cell_rows)} rows, worst {_esc(self.metric)} first"
+    return (f"<b>{_esc(self.x)}={_esc(self.cell[0])}, {_esc(self.y)}={_esc(self.cell[1])}</b>: {len(self.cell_rows)} rows, worst {_esc(self.metric)} first"
             f"<div style='max-height:260px;overflow:auto'><table class='wb-t'><tr>{''.join(f'<th>{_esc(c)}</th>' for c in cols)}</tr>{body}</table></div>")
 
 @patch
