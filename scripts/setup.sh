@@ -12,8 +12,12 @@ stamp=.venv/.workbench-installed
 want=$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   export PIP_DISABLE_PIP_VERSION_CHECK=1 CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2}
-  echo "installing the workbench stack into .venv (first time: several minutes)..."
-  .venv/bin/pip install -q -r requirements.lock 2>&1 | grep -v "^WARNING: Location" || true
+  echo "installing the workbench stack into .venv (first time: about 10 minutes; llama-cpp-python compiles from source)..."
+  # a line every 30 s, so a first run is never silent for minutes (pip is quiet while it compiles)
+  ( start=$SECONDS; while sleep 30; do echo "  ... still installing ($((SECONDS - start)) s)"; done ) & ticker=$!
+  trap 'kill $ticker 2>/dev/null || true' EXIT
+  .venv/bin/pip install --progress-bar off -r requirements.lock 2>&1 | grep -E "^(Building|Successfully|ERROR|error)" || true
+  kill $ticker 2>/dev/null || true
   .venv/bin/pip install -q --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -c "import workbench, torch, llama_cpp, chromadb, sentence_transformers" \
     || { echo "setup failed: the stack does not import (see the pip output above)"; exit 1; }

@@ -15,27 +15,59 @@ def _kv(s:str):
     "`key=value` with value parsed as JSON when it is JSON (numbers, lists, true/false), else kept as a string."
     if '=' not in s: raise argparse.ArgumentTypeError(f"expected key=value, got {s!r}")
     k, v = s.split('=', 1)
+    if not k.strip().isidentifier(): raise argparse.ArgumentTypeError(f"expected key=value with a parameter name as the key, got {s!r}")
     try: return k.strip(), json.loads(v)
     except json.JSONDecodeError: return k.strip(), v
 
+def _number(whole:bool=False, **bounds):
+    "An argparse type: a finite number (a whole one if `whole`) within `bounds` (ge, gt, le, lt)."
+    from workbench.settings import expected_number, in_range
+    def parse(s:str):
+        try: v = int(s) if whole else float(s)
+        except ValueError: v = None
+        if v is None or not in_range(v, **bounds): raise argparse.ArgumentTypeError(f"expected {expected_number(whole, **bounds)}, got {s!r}")
+        return v
+    parse.__name__ = 'whole number' if whole else 'number'
+    return parse
+
+def _names(s:str)->list[str]:
+    "An argparse type: comma-separated names (at least one)."
+    names = [m.strip() for m in s.split(',') if m.strip()]
+    if not names or not all(n.isprintable() and ' ' not in n for n in names): raise argparse.ArgumentTypeError(f"expected comma-separated metric names, e.g. em,f1, got {s!r}")
+    return names
+
+def _text(s:str)->str:
+    "An argparse type: a short line of text (a run name)."
+    if not s.isprintable() or len(s) > 200: raise argparse.ArgumentTypeError(f"expected a line of at most 200 printable characters, got {s[:60]!r}{'...' if len(s) > 60 else ''}")
+    return s
+
+class _Parser(argparse.ArgumentParser):
+    "An argument parser whose errors are one line (`workbench run: error: ...`) and exit with status 2."
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message.splitlines()[0] if message else 'bad arguments'} (see {self.prog} --help)\n")
+
 def build_parser()->argparse.ArgumentParser:
     "The `workbench` command's parser."
-    p = argparse.ArgumentParser(prog='workbench', description="Find, with evidence, which model, chunking, index settings and prompt work best for an LLM feature.")
+    p = _Parser(prog='workbench', description="Find, with evidence, which model, chunking, index settings and prompt work best for an LLM feature.")
+    p.add_argument('--debug', action='store_true', help='show the full traceback of an error (also: WORKBENCH_DEBUG=1)')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
 
     r = sub.add_parser('run', help='run an experiment grid on an evaluation set and print the leaderboard')
     r.add_argument('--grid', required=True, help='grid file (YAML/JSON): models, prompts, chunks, indexes, ks, params')
     r.add_argument('--evalset', help='evaluation set file (default: settings evalset)')
     r.add_argument('--corpus', help='corpus folder or file (default: settings corpus)')
-    r.add_argument('--metrics', default='em,f1,abstained', help='comma-separated metric names (default: %(default)s)')
-    r.add_argument('--budget', type=float, help='refuse the run if its estimated cost in USD is higher (default: settings budget_usd)')
-    r.add_argument('--name', default='', help='a name for the run')
+    r.add_argument('--columns', help='which column holds which field, e.g. question=q,answer=a (default: the usual names)')
+    r.add_argument('--metrics', type=_names, default='em,f1,abstained', help='comma-separated metric names (default: %(default)s)')
+    r.add_argument('--primary', help='the metric that ranks the configs and picks the winner (default: f1 when measured, else the first metric)')
+    r.add_argument('--budget', type=_number(ge=0), help='refuse the run if its estimated cost in USD is higher (default: settings budget_usd)')
+    r.add_argument('--name', type=_text, default='', help='a name for the run')
     r.add_argument('--resume', help='run id to resume: only its missing rows run')
-    r.add_argument('--sample', type=int, default=0, help='use a reproducible sample of N questions')
+    r.add_argument('--sample', type=_number(True, ge=0), default=0, help='use a reproducible sample of N questions (0: all)')
 
     rp = sub.add_parser('report', help='execute the report notebook (papermill) and export HTML, results and summary')
     rp.add_argument('--params', help='YAML/JSON file of report parameters')
     rp.add_argument('-p', '--param', action='append', type=_kv, default=[], metavar='KEY=VALUE', help='one report parameter (JSON values: -p ks=[1,3])')
+    rp.add_argument('--columns', help='which column of the evaluation set holds which field, e.g. question=q,answer=a (the column_map parameter)')
     rp.add_argument('--output-dir', help='where to write the report (default: the output_dir parameter)')
     rp.add_argument('--notebook', help='report notebook (default: nbs/reports/evaluation_report.ipynb)')
     rp.add_argument('--show-input', action='store_true', help='keep code cells in the HTML')
@@ -44,12 +76,12 @@ def build_parser()->argparse.ArgumentParser:
     g = sub.add_parser('gate', help='exit 1 when a metric dropped significantly by more than allowed (a CI step)')
     g.add_argument('--baseline', required=True, help='baseline run id or report summary.json (or its folder)')
     g.add_argument('--current', required=True, help='current run id or report summary.json (or its folder)')
-    g.add_argument('--metric', default='f1'); g.add_argument('--max-drop', type=float, default=0.02)
-    g.add_argument('--alpha', type=float, default=0.05, help='significance level of the paired test (default: %(default)s)')
+    g.add_argument('--metric', default='f1'); g.add_argument('--max-drop', type=_number(ge=0), default=0.02, help='the largest drop of the metric allowed (default: %(default)s)')
+    g.add_argument('--alpha', type=_number(gt=0, lt=0.5), default=0.05, help='significance level of the paired test (default: %(default)s)')
 
     m = sub.add_parser('models', help='search the model catalog')
-    m.add_argument('--max-price-in', type=float); m.add_argument('--max-price-out', type=float)
-    m.add_argument('--min-context', type=int); m.add_argument('--licence'); m.add_argument('--provider'); m.add_argument('--text')
+    m.add_argument('--max-price-in', type=_number(ge=0)); m.add_argument('--max-price-out', type=_number(ge=0))
+    m.add_argument('--min-context', type=_number(True, ge=0)); m.add_argument('--licence'); m.add_argument('--provider'); m.add_argument('--text')
     loc = m.add_mutually_exclusive_group(); loc.add_argument('--local', action='store_true'); loc.add_argument('--remote', action='store_true')
 
     pr = sub.add_parser('prompts', help='list, show and diff prompt versions')
@@ -62,22 +94,40 @@ def build_parser()->argparse.ArgumentParser:
     e.add_argument('--run', required=True, help='run id'); e.add_argument('--metric', default='f1', help='the metric that picks the winner')
     e.add_argument('--config', help='a config hash to export instead of the winner'); e.add_argument('--out', required=True, help='pipeline file to write (YAML)')
     e.add_argument('--corpus', help='corpus the app will use (default: settings corpus)')
+    for sp in {**sub.choices, **prs.choices}.values():        # --debug after the command works too
+        sp.add_argument('--debug', action='store_true', default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
 
 # %% ../nbs/12_cli.ipynb #43afdc8c
+def _primary(metrics:list, primary:str|None)->str:
+    "The primary metric: the one asked for (it must be measured), else f1 when measured, else the first."
+    if primary is None: return 'f1' if 'f1' in metrics else metrics[0]
+    if primary not in metrics: raise WorkbenchError(f"--primary {primary!r} is not among the --metrics; choices: {', '.join(metrics)}")
+    return primary
+
 def cmd_run(a):
     from workbench.runner import load_grid, run_grid
-    from workbench.data import load_evalset, load_corpus
+    from workbench.data import load_evalset, load_corpus, parse_column_map
+    from workbench.metrics import check_evalset_metrics
     from workbench.settings import get_settings
     from workbench import analysis
     s = get_settings()
-    ev = load_evalset(a.evalset or s.path('evalset'))
+    metrics = a.metrics                                         # a list: `_names` parsed it
+    primary = _primary(metrics, a.primary)
+    grid = load_grid(a.grid)                                    # the cheapest check first: nothing is loaded for a bad grid file
+    ev = load_evalset(a.evalset or s.path('evalset'), column_map=parse_column_map(a.columns, param='--columns') if a.columns else None)
+    check_evalset_metrics(ev, metrics)
     if a.sample: ev = ev.sample(min(a.sample, len(ev)))
     kb = load_corpus(a.corpus or s.path('corpus'))
-    metrics = [m.strip() for m in a.metrics.split(',') if m.strip()]
-    res = run_grid(load_grid(a.grid), ev, kb, metrics=metrics, budget=a.budget, name=a.name, resume=a.resume)
-    lb = analysis.leaderboard(res.to_pandas(), metrics=metrics)
-    print(lb[['label'] + [c for m in metrics for c in (m, f'{m}_lo', f'{m}_hi')] + ['cost_per_1k', 'p50_latency_s']].to_string(index=False))
+    res = run_grid(grid, ev, kb, metrics=metrics, budget=a.budget, name=a.name, resume=a.resume)
+    df = res.to_pandas()
+    lb = analysis.leaderboard(df, metrics=metrics, primary=primary)
+    dec = analysis.decide(df, lb, primary)
+    if header := grid.header(): print('shared by every config: ' + '; '.join(f"{k} {v}" for k, v in header.items()))
+    star = lb.config_hash.map(lambda h: '*' if h in dec.tied else '')
+    cols = ['label'] + [c for m in metrics for c in (m, f'{m}_lo', f'{m}_hi')] + ['cost_per_1k', 'p50_latency_s']
+    print(lb[cols].assign(label=star + lb.label).round(4).to_string(index=False))
+    print(dec.text + (' (* marks the tied-best set)' if len(dec.tied) > 1 else ''))
     print(f"run {res.run_id}: {res.stats['rows_written']} rows written, {res.stats['calls']} model calls, {res.stats['cache_hits']} cached, {res.stats['errors']} errors")
     return 0
 
@@ -94,10 +144,14 @@ def cmd_report(a):
         except yaml.YAMLError as e: raise reports.ReportError(f"{a.params}: not valid YAML/JSON: {e}") from None
         if not isinstance(params, dict): raise reports.ReportError(f"{a.params}: expected a mapping of report parameters")
     params.update(dict(a.param))
+    if a.columns:
+        from workbench.data import parse_column_map
+        params['column_map'] = parse_column_map(a.columns, param='--columns')
+    params.setdefault('progress', 'terminal')               # a shell shows the run's progress
     r = reports.run_report(params, notebook=a.notebook, output_dir=a.output_dir, show_input=a.show_input)
     s = r.load_summary()
-    print(f"winner: {s['winner']['label']} ({s['winner']['metric']} {s['winner']['value']:.4f}); run {s['run_id']}")
-    print(f"report written in {r.seconds:.0f} s: {r.html}")
+    print(s['decision']['text'] if 'decision' in s else f"winner: {s['winner']['label']} ({s['winner']['metric']} {s['winner']['value']:.4f})")
+    print(f"run {s['run_id']}; report written in {r.seconds:.0f} s: {r.html}")
     return 0
 
 def cmd_gate(a):
@@ -125,12 +179,20 @@ def cmd_prompts(a):
     else: print(st.diff(a.a, a.b))
     return 0
 
+def _check_out(out):
+    "The pipeline file to write must be a file in an existing folder (checked before anything is loaded)."
+    p = Path(out)
+    if not str(out).strip() or p.is_dir(): raise WorkbenchError(f"--out {str(out)!r}: expected a pipeline file to write (e.g. winner.yaml), got a folder")
+    if p.suffix.lower() not in ('.yaml', '.yml', '.json'): raise WorkbenchError(f"--out {str(out)!r}: expected a .yaml (or .yml/.json) file name")
+    if not p.parent.is_dir(): raise WorkbenchError(f"--out {str(out)!r}: the folder {str(p.parent)!r} does not exist")
+
 def cmd_export(a):
     from workbench.runstore import RunStore
     from workbench.pipeline import RAGConfig, Pipeline
     from workbench.reports import reference_from_run
     from workbench.data import load_corpus
     from workbench.settings import get_settings
+    _check_out(a.out)
     store = RunStore()
     cfgs = store.configs(a.run)
     h = a.config or reference_from_run(a.run, a.metric, store).config_hash
@@ -143,14 +205,23 @@ def cmd_export(a):
 COMMANDS = dict(run=cmd_run, report=cmd_report, gate=cmd_gate, models=cmd_models, prompts=cmd_prompts, export=cmd_export)
 
 # %% ../nbs/12_cli.ipynb #ad96a055
+def _one_line(e:BaseException)->str:
+    "An error as one line: a workbench error's own message; anything else named by its type, with the --debug hint."
+    first = (str(e).splitlines() or [''])[0].strip()
+    if isinstance(e, WorkbenchError): return first or type(e).__name__
+    if isinstance(e, OSError) and e.filename is not None: return f"{e.filename}: {e.strerror or first}"
+    return f"{type(e).__name__}: {first[:300]} (unexpected; run with --debug to see the traceback)"
+
 def main(argv=None)->int:
-    "Run the `workbench` command; returns the exit status (0 ok, 1 gate failed, 2 user error)."
-    a = build_parser().parse_args(argv)
+    "Run the `workbench` command; returns the exit status (0 ok, 1 gate failed, 2 user error: one line on stderr, never a traceback)."
+    try: a = build_parser().parse_args(argv)
+    except SystemExit as e: return 0 if e.code is None else e.code if isinstance(e.code, int) else 2   # --help (0) or a bad argument (2), printed
     try: return COMMANDS[a.command](a)
-    except (WorkbenchError, FileNotFoundError) as e:
-        if os.environ.get('WORKBENCH_DEBUG'): raise
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        print(f"workbench {a.command}: error: {msg}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"workbench {a.command}: interrupted", file=sys.stderr); return 130
+    except Exception as e:
+        if a.debug or os.environ.get('WORKBENCH_DEBUG'): raise
+        print(f"workbench {a.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
 
 def _entry(): sys.exit(main())
