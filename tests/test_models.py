@@ -53,6 +53,7 @@ def test_card_from_catalog_file_prices_the_server(server, tmp_path):
 def test_langchain_hosted_path_against_loopback(server, monkeypatch, caplog):
     "the hosted-provider path (langchain init_chat_model) for real, pointed at the local server; the key never leaks"
     monkeypatch.setenv('OPENAI_API_KEY', FAKE)
+    monkeypatch.setenv('WORKBENCH_ALLOWED_HOSTS', f'127.0.0.1:{server.port}')   # keys stay home unless the user allows the host
     caplog.set_level(logging.DEBUG)
     # langchain-openai sends max_completion_tokens, which llama.cpp's server ignores: stop sequences bound the answer
     m = get_model('openai:gpt-4o-mini', base_url=server.base_url, max_tokens=16, timeout=30)
@@ -68,6 +69,7 @@ def test_unreachable_endpoint_names_url_and_cause(monkeypatch):
     with pytest.raises(ModelUnavailableError) as e: m.generate('hi')
     assert f'cannot reach http://127.0.0.1:{port}/v1' in str(e.value) and 'Connect' in str(e.value)
     monkeypatch.setenv('OPENAI_API_KEY', FAKE)
+    monkeypatch.setenv('WORKBENCH_ALLOWED_HOSTS', f'127.0.0.1:{port}')
     h = get_model('openai:gpt-4o-mini', base_url=f'http://127.0.0.1:{port}/v1')
     with pytest.raises(ModelUnavailableError) as e: h.generate('hi')
     assert f'http://127.0.0.1:{port}/v1' in str(e.value) and FAKE not in str(e.value) and FAKE not in repr(e.value.__cause__)

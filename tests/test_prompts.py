@@ -22,11 +22,12 @@ def test_bundled_variants(repo):
 def test_versions_across_processes(store_dir):
     st = PromptStore(store_dir)
     old = st.get('qa-terse')
+    kept = len(st.history('qa-terse'))
     new = st.save('qa-terse', template=old.template.replace('a few words', 'as few words as possible'), note='shorter')
     code = (f"from workbench.prompts import PromptStore; s = PromptStore({str(store_dir)!r}); "
             f"print(s.latest('qa-terse').version, s.get({old.ref!r}).version, len(s.history('qa-terse')))")
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == [new.version, old.version, '2']
+    assert out == [new.version, old.version, str(kept + 1)]
     assert '-' in str(st.diff(old.ref, new.ref)) and 'as few words as possible' in str(st.diff(old.ref, new.ref))
 
 def test_malformed_prompt_files(store_dir):

@@ -161,3 +161,112 @@ def test_export_and_load_in_a_plain_process(env, tmp_path, repo):
     (tmp / 'kb').mkdir(); (tmp / 'kb' / 'a.md').write_text('# A\nsomething else')
     from workbench.data import load_corpus
     with pytest.raises(ConfigError, match='fingerprint'): load_pipeline(f, corpus=load_corpus(tmp / 'kb'))
+
+def test_finish_reason_from_the_embedded_model_is_stored_and_counted(env):
+    "the real model: a 2-token budget cuts every answer ('length'); a newline stop with room lets answers end ('stop')"
+    from workbench.runner import truncation_table
+    tmp, prompts = env
+    ev = load_sample()[0].sample(6, seed=3)
+    grid = Grid([RAGConfig.make('local:gemma3-270m', 'closed', retrieval=False, params=dict(max_tokens=2)),
+                 RAGConfig.make('local:gemma3-270m', 'closed', retrieval=False, params=dict(max_tokens=48, stop=['\n']))])
+    res = run_grid(grid, ev, prompts=prompts, progress=False)
+    df = res.to_pandas()
+    tiny, roomy = df[df.param_max_tokens == 2], df[df.param_max_tokens == 48]
+    assert len(tiny) == len(roomy) == 6
+    assert (tiny.finish_reason == 'length').all() and tiny.truncated.all() and (tiny.completion_tokens == 2).all(), tiny[['answer', 'finish_reason']]
+    assert (roomy.finish_reason == 'stop').all() and not roomy.truncated.any() and (roomy.completion_tokens < 48).all(), roomy[['answer', 'finish_reason']]
+    assert res.stats['truncated'] == 6
+    t = truncation_table(df).set_index('config_hash')
+    assert t.loc[tiny.config_hash.iloc[0], ['rows', 'truncated']].tolist() == [6, 6] and t.loc[roomy.config_hash.iloc[0], 'truncated_rate'] == 0
+    # the store keeps it (another connection reads it back), and a cached re-run keeps it too
+    assert sorted(RunStore().rows(res.run_id).finish_reason.unique()) == ['length', 'stop']
+    again = run_grid(grid, ev, prompts=prompts, progress=False)
+    assert again.stats['calls'] == 0 and again.stats['truncated'] == 6
+
+OLD_ROWS_SCHEMA = '''CREATE TABLE rows(run_id TEXT, config_hash TEXT, sample_id TEXT, answer TEXT, contexts TEXT, prompt TEXT,
+  model_id TEXT, params TEXT, prompt_tokens INTEGER, completion_tokens INTEGER, latency_s REAL, cost_usd REAL, cached INTEGER,
+  attempts INTEGER, call_key TEXT, scores TEXT, timings TEXT, error TEXT, started TEXT, finished TEXT,
+  PRIMARY KEY(run_id, config_hash, sample_id));'''
+
+def test_store_made_by_an_older_version_is_migrated(env, tmp_path):
+    "a run store without the finish_reason column: opened, migrated (also by several openers at once), its old rows still read, new runs write it"
+    import sqlite3, threading
+    from workbench.runstore import SCHEMA
+    tmp, prompts = env
+    old = tmp_path / 'old.sqlite'
+    con = sqlite3.connect(old)
+    con.executescript(SCHEMA.split('CREATE TABLE IF NOT EXISTS rows')[0] + OLD_ROWS_SCHEMA)
+    with FakeOpenAIServer(latency=0.0) as srv:
+        cfg = RAGConfig.make('openai-compatible:fake', 'closed', retrieval=False, params=dict(base_url=srv.base_url, max_tokens=4)).pinned(prompts)
+        con.execute("INSERT INTO runs (run_id, status, evalset_fingerprint) VALUES ('old-run', 'finished', 'x')")
+        con.execute("INSERT INTO configs VALUES ('old-run', ?, ?, ?)", (cfg.hash, json.dumps(cfg.to_dict()), cfg.label))
+        for sid, ct in (('s0', 4), ('s1', 2)):      # one answer used the whole budget of 4 tokens, one did not
+            con.execute("INSERT INTO rows (run_id, config_hash, sample_id, answer, params, completion_tokens, scores, contexts, timings) VALUES (?,?,?,?,?,?,?,?,?)",
+                        ('old-run', cfg.hash, sid, 'a b', json.dumps({'max_tokens': 4}), ct, json.dumps({'f1': 0.5}), '[]', '{}'))
+        con.commit(); con.close()
+        errors = []
+        def open_store():
+            try: RunStore(old)
+            except Exception as e: errors.append(e)
+        threads = [threading.Thread(target=open_store) for _ in range(4)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        assert not errors, errors
+        store = RunStore(old)
+        assert 'finish_reason' in {r[1] for r in sqlite3.connect(old).execute('PRAGMA table_info(rows)')}
+        before = results('old-run', store)
+        assert before.finish_reason.isna().all() and before.truncated.tolist() == [True, False]    # inferred from the budget
+        res = run_grid(Grid([cfg]), synthetic_evalset(5), prompts=prompts, store=store, progress=False)
+    df = results(res.run_id, store)
+    assert len(df) == 5 and (df.finish_reason == 'stop').all() and not df.truncated.any()
+    assert len(results('old-run', store)) == 2
+
+def test_labels_name_the_varying_axes_and_never_collide(env):
+    "labels are made of the axes that vary, the header holds the rest, and no two configs share a label"
+    from workbench.runner import run_header
+    from workbench.retrieval import IndexSpec
+    tmp, prompts = env
+    ev = synthetic_evalset(10)
+    with FakeOpenAIServer(latency=0.0) as srv:
+        grid = fake_grid(srv.base_url, temps=(0.0, 0.5))
+        labels = grid.labels()
+        assert len(set(labels.values())) == 4 and all('fake' not in l and 'max_tokens' not in l for l in labels.values()), labels
+        assert sorted(labels.values()) == ['closed2·temperature=0', 'closed2·temperature=0.5', 'closed·temperature=0', 'closed·temperature=0.5']
+        assert grid.header()['model'] == 'openai-compatible:fake' and grid.header()['param_max_tokens'] == 4
+        res = run_grid(grid, ev, prompts=prompts, progress=False)
+    df = res.to_pandas()
+    assert df.groupby('label').config_hash.nunique().eq(1).all() and df.label.nunique() == 4     # grouping by label never merges configs
+    assert all(l.split('·')[0].split('@')[0] in ('closed', 'closed2') and '@' in l for l in df.label), df.label.unique()
+    head = run_header(res.run_id, res.store)
+    assert head['model'] == 'openai-compatible:fake' and head['param_max_tokens'] == 4 and 'prompt' not in head and 'param_temperature' not in head
+    assert {'param_temperature', 'param_max_tokens', 'embedder', 'index_ef_search'} <= set(df.columns)
+    # configs whose axes read alike (HNSW settings mean nothing to BM25) get their hash
+    bm = Grid([RAGConfig.make(prompt='qa-terse', index=IndexSpec('bm25', ef_search=e)) for e in (50, 100)])
+    assert sorted(bm.labels().values()) == sorted(f"qa-terse·{c.hash}" for c in bm)
+    # the complete label still describes a config on its own
+    c = RAGConfig.make('local:gemma3-270m', 'qa-terse', chunk=ChunkSpec('markdown-header', 300, 37), index=IndexSpec(ef_search=50), params=dict(max_tokens=20))
+    assert all(s in c.label for s in ('markdown-header', '300/37', 'efs=50', 'max_tokens=20', 'local:gemma3-270m', 'qa-terse'))
+
+def test_progress_lines_on_stderr(env, capsys):
+    "progress=True: one line per stage, an index build with its embedding bar, the model-call bar; progress=False: silence"
+    from workbench.data import load_sample
+    tmp, _ = env
+    ev, kb = load_sample()
+    small = ev.sample(10, seed=1)
+    with FakeOpenAIServer(latency=0.0) as srv:
+        grid = Grid([RAGConfig.make('openai-compatible:fake', p, chunk=ChunkSpec(size=300, overlap=37), k=2, params=dict(base_url=srv.base_url, max_tokens=4))
+                     for p in ('qa-terse', 'qa-abstain')])
+        capsys.readouterr()
+        res = run_grid(grid, small, kb)
+        err = capsys.readouterr().err
+        for line in ('[workbench] planning: 2 configs x 10 questions = 20 rows', '[workbench] indexes: 1 to build or load', '[workbench] index 1/1: recursive 300/37 chars',
+                     'chunks, built (', '[workbench] planned: 20 rows', '[workbench] estimate: ', f'[workbench] run {res.run_id}: 20 rows to answer and score',
+                     f'[workbench] run {res.run_id} finished in'):
+            assert line in err, (line, err)
+        assert 'embedding chunks: 100%' in err and 'model calls: 100%' in err and '20/20' in err, err
+        assert '\r' not in err and all(len(l) < 300 for l in err.splitlines())              # line-oriented when stderr is not a terminal
+        run_grid(grid, small, kb)
+        err = capsys.readouterr().err
+        assert 'loaded from the stage cache' in err and 'embedding chunks' not in err, err
+        run_grid(grid, small, kb, progress=False)
+        assert capsys.readouterr().err == ''
