@@ -877,6 +877,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                  'workbench.stats._bca': ('stats.html#_bca', 'workbench/stats.py'),
                                  'workbench.stats._boot_means': ('stats.html#_boot_means', 'workbench/stats.py'),
                                  'workbench.stats._clean': ('stats.html#_clean', 'workbench/stats.py'),
+                                 'workbench.stats._family_name': ('stats.html#_family_name', 'workbench/stats.py'),
                                  'workbench.stats._flip_sums': ('stats.html#_flip_sums', 'workbench/stats.py'),
                                  'workbench.stats._floats': ('stats.html#_floats', 'workbench/stats.py'),
                                  'workbench.stats._nearest': ('stats.html#_nearest', 'workbench/stats.py'),

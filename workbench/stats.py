@@ -424,11 +424,21 @@ def config_params(df):
             return df[c].map(json.loads)
     raise StatsError("results have no JSON column of config parameters ('config_params', 'params_y' or 'params')")
 
+def _family_name(label:str, param:str, fallback:str)->str:
+    "`label` without its `param=value` part (labels name the axes that vary, so the seed is one of them)."
+    kept = [p for p in str(label).split('·') if not p.startswith(f"{param}=")]
+    return '·'.join(kept) or fallback
+
 def add_trials(df, param:str='seed'):
-    "`df` with `trial` (the value of config parameter `param`) and `family` (the config without it) columns."
+    "`df` with `trial` (the value of config parameter `param`) and `family` (the config's label without it) columns."
     ps = config_params(df)
     base = df['label'] if 'label' in df.columns else df['config_hash']
-    fam = [f"{l} | {json.dumps({k:v for k,v in p.items() if k != param}, sort_keys=True)}" for l,p in zip(base, ps)]
+    rest = [json.dumps({k:v for k,v in p.items() if k != param}, sort_keys=True) for p in ps]
+    names = [_family_name(l, param, df['prompt'].iloc[i] if 'prompt' in df.columns else 'all trials')
+             for i,(l,p) in enumerate(zip(base, ps))]
+    # two families that print alike but differ in other parameters keep apart: the label says what differs
+    clash = {n for n in set(names) if len({r for m,r in zip(names, rest) if m == n}) > 1}
+    fam = [f"{n} | {r}" if n in clash else n for n,r in zip(names, rest)]
     return df.assign(trial=[p.get(param) for p in ps], family=fam)
 
 def trial_spread(df, metric:str, by:str='family', trial:str='trial'):
