@@ -483,6 +483,15 @@ DATA_CASES = [
     ('corpus-no-text-column', 'corpus', 'docs.csv', 'id,body\nd1,hello\n', "docs.csv, line 2, field 'text': expected a non-empty string"),
     ('corpus-id-zero-width', 'corpus', 'zw-docs.jsonl', '{"id": "d\\u200b1", "text": "hello"}\n', "zw-docs.jsonl, line 1, field 'id'", 'invisible character'),
     ('corpus-json-list', 'corpus', 'list.json', '[1, 2, 3]', 'list.json: expected a folder of .txt/.md documents, a SQuAD .json'),
+    ('question-lone-surrogate', 'evalset', 'sur.jsonl', '{"id": "q1", "question": "A \\ud800?", "answer": "x"}\n', 'sur.jsonl, line 1: invalid text: a lone UTF-16 surrogate (U+D800)'),
+    ('metadata-lone-surrogate', 'evalset', 'sur-meta.jsonl', '{"id": "q1", "question": "A?", "answer": "x", "note": "\\udfff"}\n', 'sur-meta.jsonl, line 1: invalid text: a lone UTF-16 surrogate (U+DFFF)'),
+    ('squad-lone-surrogate', 'evalset', 'sur-squad.json', '{"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": "a \\udc00", "qas": []}]}]}', 'sur-squad.json: invalid text: a lone UTF-16 surrogate (U+DC00)'),
+    ('corpus-lone-surrogate', 'corpus', 'sur-docs.jsonl', '{"id": "d1", "text": "x \\ud83d y"}\n', 'sur-docs.jsonl, line 1: invalid text: a lone UTF-16 surrogate (U+D83D)'),
+    ('question-control-char', 'evalset', 'bell.jsonl', '{"id": "q1", "question": "A\\u0007?", "answer": "x"}\n', "bell.jsonl, line 1, field 'question': the question holds a control character (U+0007) at position 2"),
+    ('question-nul', 'evalset', 'nul.csv', 'id,question,answer\nq1,"A\x00?",x\n', 'nul.csv, line 2: expected text; found NUL bytes'),
+    ('question-escape-char', 'evalset', 'esc.csv', 'id,question,answer\nq1,"A\x1b[31m?",x\n', "esc.csv, line 2, field 'question': the question holds a control character (U+001B)"),
+    ('corpus-parquet-corrupt', 'corpus', 'docs.parquet', b'PAR1 not really parquet PAR1', 'docs.parquet: cannot read as Parquet: ArrowInvalid'),
+    ('evalset-parquet-corrupt', 'evalset', 'eval.parquet', b'not parquet at all', 'eval.parquet: cannot read as Parquet'),
 ]
 
 @pytest.mark.parametrize('case', DATA_CASES, ids=[c[0] for c in DATA_CASES])
@@ -492,6 +501,41 @@ def test_data_loader(world, case):
     p = world.write(f'data/{name}/{fname}', content)
     load = (lambda: load_evalset(p, quiet=True)) if kind == 'evalset' else (lambda: load_corpus(p))
     refused(world, load, WorkbenchDataError, *expected)
+
+# ---- the Python API: the same rules as the files ----
+
+def _cfg(**kw):
+    from workbench.pipeline import RAGConfig
+    return lambda: RAGConfig.make(**kw)
+
+def _budget(b):
+    from workbench.runner import check_budget, Estimate
+    return lambda: check_budget(Estimate(1, 1, 1, 1, 0, 10, 10, 0.001, 1.0, {}), b)
+
+def _run_name(name=None, run_id=None):
+    from workbench.runstore import RunStore
+    return lambda: RunStore().create_run({}, 'toy', 'fp', None, 0, name=name or '', run_id=run_id)
+
+API_CASES = [
+    ('params-max-tokens-negative', lambda: _cfg(params={'max_tokens': -5}), 'ConfigError', 'params max_tokens=-5: expected a whole number from 1'),
+    ('params-temperature-nan', lambda: _cfg(params={'temperature': float('nan')}), 'ConfigError', 'params temperature=nan: expected a finite number'),
+    ('params-temperature-string', lambda: _cfg(params={'temperature': '0.5'}), 'ConfigError', 'params temperature='),
+    ('params-unknown', lambda: _cfg(params={'max_token': 5}), 'ConfigError', "params: unknown key 'max_token'"),
+    ('params-stop-empty', lambda: _cfg(params={'stop': ['']}), 'ConfigError', 'a stop string or a list of up to 16'),
+    ('budget-nan', lambda: _budget(float('nan')), 'BudgetError', 'budget=nan: expected a finite number of US dollars'),
+    ('budget-negative', lambda: _budget(-1.0), 'BudgetError', 'budget=-1.0: expected a finite number'),
+    ('budget-string', lambda: _budget('5'), 'BudgetError', "budget='5': expected a finite number"),
+    ('run-name-slash', lambda: _run_name(name='../x'), 'RunNameError', "run name '../x': expected a line"),
+    ('run-name-newline', lambda: _run_name(name='a\nb'), 'RunNameError', 'expected a line of at most 200 printable characters'),
+    ('run-id-dotdot', lambda: _run_name(run_id='..'), 'RunNameError', "run id '..': expected letters, digits"),
+    ('run-id-slash', lambda: _run_name(run_id='a/b'), 'RunNameError', "run id 'a/b'"),
+]
+
+@pytest.mark.parametrize('name,make,exc,expected', API_CASES, ids=[c[0] for c in API_CASES])
+def test_python_api(world, name, make, exc, expected):
+    from workbench import pipeline, runner, runstore
+    cls = {'ConfigError': pipeline.ConfigError, 'BudgetError': runner.BudgetError, 'RunNameError': runstore.RunNameError}[exc]
+    refused(world, make(), cls, expected)
 
 # ---- the command line, in this process: exit 2, one line, no traceback ----
 
@@ -509,7 +553,10 @@ CLI_CASES = [
     ('run-budget-nan', ['run', '--grid', 'g.yaml', '--budget', 'nan'], {}, ["argument --budget: expected a finite number of at least 0, got 'nan'"]),
     ('run-budget-negative', ['run', '--grid', 'g.yaml', '--budget', '-1'], {}, ["argument --budget: expected a finite number of at least 0, got '-1'"]),
     ('run-budget-inf', ['run', '--grid', 'g.yaml', '--budget', 'inf'], {}, ['argument --budget: expected a finite number']),
-    ('run-name-newline', ['run', '--grid', 'g.yaml', '--name', 'a\nb'], {}, ['argument --name: expected a line of at most 200 printable characters']),
+    ('run-name-newline', ['run', '--grid', 'g.yaml', '--name', 'a\nb'], {}, ["argument --name: run name 'a\\nb': expected a line of at most 200 printable characters"]),
+    ('run-name-path', ['run', '--grid', 'g.yaml', '--name', '../../etc/x'], {}, ["argument --name: run name '../../etc/x': expected a line", "without '/'"]),
+    ('run-allow-host-url', ['run', '--grid', 'g.yaml', '--allow-host', 'http://evil.example/'], {}, ["argument --allow-host: expected HOST or HOST:PORT"]),
+    ('report-allow-host-space', ['report', '--allow-host', 'a b'], {}, ["argument --allow-host: expected HOST or HOST:PORT"]),
     ('run-grid-missing', ['run', '--grid', '{in}/none.yaml'], {}, ['none.yaml: file not found']),
     ('run-grid-folder', ['run', '--grid', '{in}'], {}, ['expected a file, found a folder']),
     ('run-grid-empty', ['run', '--grid', '{in}/g.yaml'], {'g.yaml': ''}, ['g.yaml: the file is empty']),
@@ -620,5 +667,5 @@ def test_cli_subprocess(world, name, argv, expected):
 def test_case_count():
     "The issue asks for at least 200 bad inputs."
     n = (len(GRID_CASES) + len(GRID_TEXT_CASES) + len(PIPELINE_CASES) + 3 + len(REPORT_CASES) + len(REPORT_INPUT_CASES) + 3 + len(GATE_CASES)
-         + len(RATING_CASES) + 1 + len(SETTINGS_FILE_CASES) + len(SETTINGS_ENV_CASES) + len(PROMPT_NAME_CASES) + len(DATA_CASES) + len(CLI_CASES) + 2 + len(SUBPROCESS_CASES) + 3)
+         + len(RATING_CASES) + 1 + len(SETTINGS_FILE_CASES) + len(SETTINGS_ENV_CASES) + len(PROMPT_NAME_CASES) + len(DATA_CASES) + len(API_CASES) + len(CLI_CASES) + 2 + len(SUBPROCESS_CASES) + 3)
     assert n >= 200, n

@@ -125,6 +125,36 @@ def test_report_file_base_url_gets_no_key(env, monkeypatch):
         assert 'KeyRedirectError' in str(e.value) and 'WORKBENCH_ALLOWED_HOSTS' in str(e.value), str(e.value)
         assert L.seen == [] and CANARY not in str(e.value)
 
+def test_cli_allow_host_flag(env, monkeypatch, capsys):
+    "`workbench run --allow-host HOST:PORT` lets a grid file's base_url get the key; without it the run is refused, nothing sent."
+    from workbench.cli import main
+    tmp, prompts = env
+    monkeypatch.setenv('WORKBENCH_PROMPTS_DIR', str(tmp / 'prompts'))
+    monkeypatch.setenv('WORKBENCH_ALLOWED_HOSTS', '')           # restored after the test (the flag extends it for the process)
+    ev = tmp / 'eval.jsonl'; synthetic_evalset(2).to_jsonl(ev)
+    with Listener() as L:
+        g = grid_file(tmp / 'grid.yaml', L)
+        assert main(['run', '--grid', str(g), '--evalset', str(ev), '--metrics', 'em']) == 2
+        err = capsys.readouterr().err
+        assert 'refusing to send the API key in OPENAI_API_KEY' in err and 'Traceback' not in err and L.seen == []
+        assert main(['run', '--grid', str(g), '--evalset', str(ev), '--metrics', 'em', '--allow-host', f'127.0.0.1:{L.port}']) == 0, capsys.readouterr().err
+        assert L.keys == [f'Bearer {CANARY}'] * 2
+        assert main(['run', '--grid', str(g), '--allow-host', 'http://x/']) == 2 and 'expected HOST or HOST:PORT' in capsys.readouterr().err
+
+def test_embedder_key_goes_only_to_its_configured_endpoint(env, monkeypatch):
+    "An embedder named with a URL (e.g. in a grid file) gets EMBEDDINGS_API_KEY only at EMBEDDINGS_BASE_URL or the embedder setting."
+    from workbench.embed import get_embedder, EmbedderError
+    monkeypatch.setenv('EMBEDDINGS_API_KEY', CANARY)
+    monkeypatch.delenv('EMBEDDINGS_BASE_URL', raising=False)
+    with Listener() as L:
+        with pytest.raises(KeyRedirectError, match='refusing to send the API key in EMBEDDINGS_API_KEY'):
+            get_embedder(f'openai-compatible:m@{L.base_url}').embed(['hello'])
+        assert L.seen == []
+        monkeypatch.setenv('EMBEDDINGS_BASE_URL', L.base_url)     # the user configures the endpoint: the key goes there
+        with pytest.raises(EmbedderError, match='did not answer in the OpenAI format'):   # the listener speaks completions only
+            get_embedder(f'openai-compatible:m@{L.base_url}').embed(['hello'])
+        assert L.keys == [f'Bearer {CANARY}']
+
 # --- the report escapes user text -------------------------------------------------------------------------------
 
 TITLE = 'Q3 <script>alert("wb-title")</script> <img src=x onerror=alert("wb-title-img")> [x](javascript:alert("wb-link"))'

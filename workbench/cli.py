@@ -41,6 +41,26 @@ def _text(s:str)->str:
     if not s.isprintable() or len(s) > 200: raise argparse.ArgumentTypeError(f"expected a line of at most 200 printable characters, got {s[:60]!r}{'...' if len(s) > 60 else ''}")
     return s
 
+def _run_name(s:str)->str:
+    "An argparse type: a run name (one printable line, no path separators)."
+    from workbench.runstore import check_run_name, RunNameError
+    try: return check_run_name(s)
+    except RunNameError as e: raise argparse.ArgumentTypeError(str(e)) from None
+
+def _host(s:str)->str:
+    "An argparse type: a host name or address, with an optional port (`HOST`, `HOST:PORT`, `[IPV6]:PORT`)."
+    import re
+    if not re.fullmatch(r'(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?', s):
+        raise argparse.ArgumentTypeError(f"expected HOST or HOST:PORT (e.g. 127.0.0.1:8080), got {s[:60]!r}")
+    return s
+
+def _allow_hosts(hosts:list):
+    "Let this command (and the report kernel it starts) send API keys to `hosts`, on top of the `allowed_hosts` setting."
+    if not hosts: return
+    from workbench.settings import get_settings
+    have = os.environ.get('WORKBENCH_ALLOWED_HOSTS', get_settings().allowed_hosts)
+    os.environ['WORKBENCH_ALLOWED_HOSTS'] = ','.join(h for h in [have, *hosts] if h)
+
 class _Parser(argparse.ArgumentParser):
     "An argument parser whose errors are one line (`workbench run: error: ...`) and exit with status 2."
     def error(self, message):
@@ -60,9 +80,10 @@ def build_parser()->argparse.ArgumentParser:
     r.add_argument('--metrics', type=_names, default='em,f1,abstained', help='comma-separated metric names (default: %(default)s)')
     r.add_argument('--primary', help='the metric that ranks the configs and picks the winner (default: f1 when measured, else the first metric)')
     r.add_argument('--budget', type=_number(ge=0), help='refuse the run if its estimated cost in USD is higher (default: settings budget_usd)')
-    r.add_argument('--name', type=_text, default='', help='a name for the run')
+    r.add_argument('--name', type=_run_name, default='', help='a name for the run')
     r.add_argument('--resume', help='run id to resume: only its missing rows run')
     r.add_argument('--sample', type=_number(True, ge=0), default=0, help='use a reproducible sample of N questions (0: all)')
+    r.add_argument('--allow-host', type=_host, action='append', default=[], metavar='HOST[:PORT]', help='send API keys to this host too (repeatable; adds to the allowed_hosts setting): for a base_url in a file you trust')
 
     rp = sub.add_parser('report', help='execute the report notebook (papermill) and export HTML, results and summary')
     rp.add_argument('--params', help='YAML/JSON file of report parameters')
@@ -72,6 +93,7 @@ def build_parser()->argparse.ArgumentParser:
     rp.add_argument('--notebook', help='report notebook (default: nbs/reports/evaluation_report.ipynb)')
     rp.add_argument('--show-input', action='store_true', help='keep code cells in the HTML')
     rp.add_argument('--list-params', action='store_true', help='print the report parameters and their defaults, and exit')
+    rp.add_argument('--allow-host', type=_host, action='append', default=[], metavar='HOST[:PORT]', help='send API keys to this host too (repeatable; adds to the allowed_hosts setting): for a base_url in a file you trust')
 
     g = sub.add_parser('gate', help='exit 1 when a metric dropped significantly by more than allowed (a CI step)')
     g.add_argument('--baseline', required=True, help='baseline run id or report summary.json (or its folder)')
@@ -216,7 +238,9 @@ def main(argv=None)->int:
     "Run the `workbench` command; returns the exit status (0 ok, 1 gate failed, 2 user error: one line on stderr, never a traceback)."
     try: a = build_parser().parse_args(argv)
     except SystemExit as e: return 0 if e.code is None else e.code if isinstance(e.code, int) else 2   # --help (0) or a bad argument (2), printed
-    try: return COMMANDS[a.command](a)
+    try:
+        _allow_hosts(getattr(a, 'allow_host', None))
+        return COMMANDS[a.command](a)
     except KeyboardInterrupt:
         print(f"workbench {a.command}: interrupted", file=sys.stderr); return 130
     except Exception as e:

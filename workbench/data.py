@@ -6,8 +6,8 @@
 __all__ = ['ALIASES', 'META_ALIASES', 'FIELDS', 'FIELD_NAMES', 'SQUAD_COLUMNS', 'DOC_SUFFIXES', 'WorkbenchDataError',
            'invisible_char', 'check_id', 'check_question', 'check_file_size', 'Sample', 'fingerprint', 'EvalSet',
            'write_atomic', 'Document', 'Corpus', 'read_text', 'parse_column_map', 'record_to_sample',
-           'records_to_evalset', 'load_jsonl', 'load_csv', 'load_parquet', 'load_squad', 'load_evalset', 'inside_root',
-           'load_folder', 'load_corpus', 'load_sample']
+           'records_to_evalset', 'check_unicode', 'load_jsonl', 'load_csv', 'load_parquet', 'read_parquet',
+           'load_squad', 'load_evalset', 'inside_root', 'load_folder', 'load_corpus', 'load_sample']
 
 # %% ../nbs/01_data.ipynb #acc4070e
 import csv, hashlib, io, json, os, random, re
@@ -50,7 +50,11 @@ def check_id(v:str, where, line:int|None=None, field:str|None='id', unit:str='li
 def check_question(q:str, limit:int|None=None, # characters (default: the `max_question_chars` setting)
                    where=None, line:int|None=None, field:str|None='question', unit:str='line')->str:
     "`q` unchanged, or a `WorkbenchDataError` naming the limit when it is longer than `limit` characters."
+    import unicodedata
     limit = get_settings().max_question_chars if limit is None else limit
+    if (bad := next((i for i,ch in enumerate(q) if unicodedata.category(ch) == 'Cc' and ch not in '\t\n\r'), None)) is not None:
+        raise WorkbenchDataError(where, f"the question holds a control character (U+{ord(q[bad]):04X}) at position {bad+1}; "
+                                        "expected plain text (tabs and line breaks are fine)", line, field, unit)
     if len(q) > limit:
         raise WorkbenchDataError(where, f"the question is {len(q):,} characters long; the limit is {limit:,} characters "
                                         "(setting max_question_chars, or WORKBENCH_MAX_QUESTION_CHARS)", line, field, unit)
@@ -305,6 +309,9 @@ def _as_str(v, where, line, f, unit, ints=False):
     ok = (str, int) if ints else str
     if isinstance(v, bool) or not isinstance(v, ok) or _is_missing(v):
         raise WorkbenchDataError(where, f"expected a non-empty string, got {_show(v)}", line, f, unit)
+    if isinstance(v, str) and (bad := next((i for i,ch in enumerate(v) if '\ud800' <= ch <= '\udfff'), None)) is not None:
+        raise WorkbenchDataError(where, f"invalid text: a lone UTF-16 surrogate (U+{ord(v[bad]):04X}) at position {bad+1}, "
+                                        "e.g. a '\\ud800' escape in JSON; expected valid Unicode", line, f, unit)
     return str(v).strip()
 
 def _show(v): r = repr(v); return r if len(r) <= 60 else r[:57]+'...'
@@ -381,7 +388,16 @@ def _jsonl_records(path):
         try: rec = json.loads(ln)
         except json.JSONDecodeError as e: raise WorkbenchDataError(path, f"malformed JSON at column {e.colno}: {e.msg}", i) from None
         if not isinstance(rec, dict): raise WorkbenchDataError(path, f"expected a JSON object, got {type(rec).__name__}", i)
+        check_unicode(rec, path, i)
         yield i, rec
+
+def check_unicode(obj, path, line:int|None=None):
+    "Refuse parsed JSON holding a lone UTF-16 surrogate (a `\\ud800` escape decodes to text that cannot be written back as UTF-8)."
+    try: json.dumps(obj, ensure_ascii=False).encode('utf-8')
+    except UnicodeEncodeError as e:
+        bad = e.object[e.start]
+        raise WorkbenchDataError(path, f"invalid text: a lone UTF-16 surrogate (U+{ord(bad):04X}), e.g. a '\\u{ord(bad):04x}' escape; expected valid Unicode", line) from None
+    return obj
 
 def load_jsonl(path, column_map:dict|str|None=None, name:str|None=None, columns:dict|None=None)->EvalSet:
     "An `EvalSet` from a JSONL file (our field names, the ragas schema, the usual names, or names mapped by `column_map`)."
@@ -410,13 +426,16 @@ def load_csv(path, column_map:dict|str|None=None, name:str|None=None, columns:di
 # %% ../nbs/01_data.ipynb #c4feb707
 def load_parquet(path, column_map:dict|str|None=None, name:str|None=None, columns:dict|None=None)->EvalSet:
     "An `EvalSet` from a Parquet file."
-    import pandas as pd
     path = Path(path)
     if not path.is_file(): raise WorkbenchDataError(path, "file not found")
+    return records_to_evalset(((i+1, r) for i,r in enumerate(read_parquet(path).to_dict('records'))), path, column_map, name, unit='row', columns=columns)
+
+def read_parquet(path):
+    "The Parquet file at `path` as a DataFrame, after the size check; a file that is not Parquet is a one-line `WorkbenchDataError`."
+    import pandas as pd
     check_file_size(path)
-    try: df = pd.read_parquet(path)
-    except Exception as e: raise WorkbenchDataError(path, f"cannot read as Parquet: {type(e).__name__}: {str(e)[:200]}") from None
-    return records_to_evalset(((i+1, r) for i,r in enumerate(df.to_dict('records'))), path, column_map, name, unit='row', columns=columns)
+    try: return pd.read_parquet(path)
+    except Exception as e: raise WorkbenchDataError(path, f"cannot read as Parquet: {type(e).__name__}: {' '.join(str(e).split())[:200]}") from None
 
 # %% ../nbs/01_data.ipynb #a643c9cc
 def _need(obj, key, typ, path, where):
@@ -448,6 +467,7 @@ def load_squad(path, name:str|None=None)->tuple[EvalSet,Corpus]:
     path = Path(path)
     try: js = json.loads(read_text(path))
     except json.JSONDecodeError as e: raise WorkbenchDataError(path, f"malformed JSON at column {e.colno}: {e.msg}", e.lineno) from None
+    check_unicode(js, path)
     docs, samples, seen, lim = [], [], {}, get_settings().max_question_chars
     for i,art in enumerate(_need(js, 'data', list, '$', path)):
         title = check_id(_need(art, 'title', str, f"$.data[{i}]", path), path, field=f"$.data[{i}].title")
@@ -470,6 +490,7 @@ def _json_records(path):
     if not isinstance(js, list): raise WorkbenchDataError(path, f"expected SQuAD layout ({{'data': [...]}}) or a JSON list of records, got a {type(js).__name__}")
     for i,r in enumerate(js, 1):
         if not isinstance(r, dict): raise WorkbenchDataError(path, f"expected a JSON object, got {_show(r)}", i, unit='record')
+        check_unicode(r, path)
         yield i, r
 
 def _is_squad(path)->bool:
@@ -525,8 +546,7 @@ def load_corpus(path, name:str|None=None)->Corpus:
     if suf == '.json' and _is_squad(p): return load_squad(p, name)[1]
     recs = {'.jsonl':_jsonl_records, '.csv':_csv_records}.get(suf)
     if recs is None and suf in ('.parquet', '.pq'):
-        import pandas as pd
-        recs = lambda p: (check_file_size(p), enumerate(pd.read_parquet(p).to_dict('records'), 1))[1]
+        recs = lambda p: enumerate(read_parquet(p).to_dict('records'), 1)
     if recs is None: raise WorkbenchDataError(p, "expected a folder of .txt/.md documents, a SQuAD .json, or a .jsonl/.csv/.parquet file with id and text columns")
     docs = [Document(check_id(_as_str(r.get('id'), p, i, 'id', 'line', ints=True), p, i), _as_str(r.get('text'), p, i, 'text', 'line'), str(p),
                      _plain({k:v for k,v in r.items() if k not in ('id','text')})) for i,r in recs(p)]

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['MINILM_ID', 'QUERY', 'DOCUMENT', 'EMBEDDER_NAMES', 'PROGRESS', 'PROGRESS_INTERVAL', 'EmbedderError',
-           'load_sentence_transformer', 'STEmbedder', 'OpenAIEmbedder', 'get_embedder', 'show_progress', 'progress_on',
-           'progress_bar', 'progress_line']
+           'load_sentence_transformer', 'STEmbedder', 'embed_key_endpoints', 'OpenAIEmbedder', 'get_embedder',
+           'show_progress', 'progress_on', 'progress_bar', 'progress_line']
 
 # %% ../nbs/05a_embed.ipynb #2c93a492
 import contextlib, hashlib, json, os, sys, threading, time
@@ -92,6 +92,16 @@ class STEmbedder:
     def __repr__(self): return f"STEmbedder({self.id!r}, {'loaded' if self.loaded else 'not loaded yet'})"
 
 # %% ../nbs/05a_embed.ipynb #51e37c55
+def embed_key_endpoints(api_key_var:str='EMBEDDINGS_API_KEY')->list[str]:
+    "Where the key in `api_key_var` may go: `EMBEDDINGS_BASE_URL` from the environment and the `embedder` setting's URL (the user's own configuration, not a grid file)."
+    s = get_settings().embedder
+    mine = [s.rpartition('@')[2]] if s.startswith('openai-compatible:') else []
+    return [u.rstrip('/') for u in [os.environ.get('EMBEDDINGS_BASE_URL', ''), *mine] if u]
+
+def _check_embed_key(emb):
+    from workbench.models import check_key_destination
+    check_key_destination(f"embedder {emb.id}", emb.base_url, emb.api_key_var, embed_key_endpoints(emb.api_key_var))
+
 class OpenAIEmbedder:
     "Embeddings from an OpenAI-compatible `/v1/embeddings` endpoint."
     kind, tokenizer = 'openai-compatible', None
@@ -127,6 +137,7 @@ class OpenAIEmbedder:
         texts = list(texts)
         if not texts: return np.zeros((0, 0), dtype=np.float32)
         key = os.environ.get(self.api_key_var, '').strip()
+        if key: _check_embed_key(self)                  # the key goes only to the endpoint configured for it
         headers = {'Authorization': f"Bearer {key}"} if key else {}
         with httpx.Client(timeout=self.timeout, headers=headers) as client:
             rows = [v for i in range(0, len(texts), self.batch_size) for v in self._post(client, texts[i:i+self.batch_size])]

@@ -43,6 +43,9 @@ class RAGConfig:
         index = IndexSpec(**index) if isinstance(index, dict) else (index or IndexSpec())
         k = s.top_k if k is None else k
         if not isinstance(k, int) or isinstance(k, bool) or k < 1: raise ConfigError(f"k={k!r}: expected a whole number of at least 1")
+        if params:                                            # the same rules as a grid file's params (types, ranges)
+            from workbench.validate import validate, CallParams
+            validate(CallParams, {n:(list(v) if isinstance(v, tuple) else v) for n,v in dict(params).items()}, 'params', error=ConfigError, assign=True)
         return cls(model or s.default_model, prompt, chunk, index, k, bool(retrieval),
                    tuple(sorted((str(n), _freeze(v)) for n,v in (params or {}).items())), embedder or s.embedder)
 

@@ -208,6 +208,10 @@ def estimate_plan(plan:Plan, limits:Limits|None=None, cache:ResponseCache|None=N
 def check_budget(est:Estimate, budget:float|None=None):
     "Raise `BudgetError` when the estimate exceeds the budget (default: the settings' `budget_usd`)."
     budget = get_settings().budget_usd if budget is None else budget
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget < 0:
+        raise BudgetError(f"budget={budget!r}: expected a finite number of US dollars of at least 0")
+    if not math.isfinite(est.cost_usd) or est.cost_usd < 0:
+        raise BudgetError(f"the cost estimate is {est.cost_usd!r}: expected a finite number of at least 0 (check max_tokens and the model card's prices)")
     if est.cost_usd > budget:
         raise BudgetError(f"estimated cost ${est.cost_usd:.4f} exceeds the budget ${budget:.4f} by ${est.cost_usd-budget:.4f} "
                           f"({est.calls_to_make} calls to make); raise the budget (budget= or WORKBENCH_BUDGET_USD) or shrink the grid")

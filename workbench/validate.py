@@ -87,7 +87,7 @@ def format_error(err,                 # a pydantic `ValidationError` (any other 
     errs = err.errors(include_url=False)
     e, more = errs[0], f" (and {len(errs)-1} more problem{'s'*(len(errs) > 2)})" if len(errs) > 1 else ''
     path, t, c = loc_path(e['loc']), e['type'], e.get('ctx') or {}
-    head = (f"{where} {path}" if assign else f"{where}: {path}" if path else where) if where else path
+    head = (f"{where} {path}".rstrip() if assign else f"{where}: {path}" if path else where) if where else path
     if t in ('wb', 'value_error', 'assertion_error'):              # a message written in full by a check
         msg = c.get('message') or str(c.get('error', e['msg']))
         return f"{head}: {msg}{more}" if head else msg + more
