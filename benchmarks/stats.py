@@ -3,7 +3,7 @@ the tied-best set's family-wise error, the regression gate on real runs, and tim
 
 Simulated paired scores of four realistic kinds (binary exact match; F1-like mixtures with many ties; judge scores on
 a 1-5 scale; latency) at 10 to 1,000 questions. Prints markdown tables against the nominal rates and, last, the
-`CALIBRATION` literal that nbs/07a_stats.ipynb ships (paste it there after a change to a test or interval).
+`CALIBRATION` literal that nbs/07d_calibration.ipynb ships (paste it there after a change to a test or interval).
 
     .venv/bin/python benchmarks/stats.py               # everything (~10-15 min on a quiet 2-core machine)
     .venv/bin/python benchmarks/stats.py --only tests  # one part: tests, intervals, tied, gate, cost
@@ -291,7 +291,7 @@ def format_literal(C:dict)->str:
 
 def print_summary(per_kind, fpr, cov):
     "The compact tables of the statistics notebook's Calibration section."
-    print("\n## Summary for nbs/07a_stats.ipynb\n")
+    print("\n## Summary for nbs/07d_calibration.ipynb\n")
     print("False-positive rate at alpha 0.05, pooled (worst kind):\n")
     print('| test | ' + ' | '.join(f"n={n:,}" for n in NS) + ' |'); print('|---|' + '---:|'*len(NS))
     for m in ('bootstrap', 'auto', 't'):
@@ -327,7 +327,7 @@ def main(argv=None):
     if 'cost' in parts: print_cost(run_cost())
     if fpr: print_summary(per_kind, fpr, cov)
     if fpr:
-        print("\n## CALIBRATION (paste into nbs/07a_stats.ipynb)\n\n```python")
+        print("\n## CALIBRATION (paste into nbs/07d_calibration.ipynb)\n\n```python")
         print(format_literal(calibration_literal(fpr, tied, cov, args.sims, stamp)))
         print("```")
     print(f"\n(total {time.perf_counter() - t0:.0f} s)")
