@@ -42,7 +42,8 @@ def raw_build(texts, ids, metas, model, folder, clock):
 def part1(corpus, repeats):
     from workbench.chunking import ChunkSpec, chunk_corpus
     from workbench.embed import STEmbedder, get_embedder
-    from workbench.retrieval import IndexSpec, StageCache, build_index
+    from workbench.retrieval import IndexSpec, build_index
+    from workbench.stagecache import StageCache
     spec = ChunkSpec('recursive', 500, 50)
     emb = get_embedder()
     model = emb.model                                            # loaded once, outside both timings
@@ -110,7 +111,8 @@ def part2(corpus, ev, store, out):
 def rerun_child(squad, store):
     "Run the sweep in this (new) process against a warm store; print its counters and time as JSON."
     from workbench.data import load_squad
-    from workbench.retrieval import get_store, _stemmer
+    from workbench.retrieval import _stemmer
+    from workbench.stagecache import get_store
     t = time.perf_counter()
     import chromadb, bm25s, pandas, langchain_text_splitters   # the libraries' import time, reported apart
     _stemmer()
@@ -143,7 +145,7 @@ def main():
     a = p.parse_args()
     if a.rerun: return rerun_child(a.squad, a.rerun)
     from workbench.data import load_squad
-    from workbench.retrieval import get_store
+    from workbench.stagecache import get_store
     ev, corpus = load_squad(a.squad)
     print(f"SQuAD slice {a.squad}: {len(corpus)} paragraphs, {len(ev)} questions, {ev.n_answerable} answerable\n")
     print("1. chunk + embed + index throughput against raw sentence-transformers encode + chromadb add", flush=True)

@@ -6,7 +6,8 @@ import pytest
 
 from workbench.chunking import ChunkSpec
 from workbench.data import load_squad
-from workbench.retrieval import IndexSpec, build_index, get_store, sweep_questions
+from workbench.retrieval import IndexSpec, build_index, sweep_questions
+from workbench.stagecache import get_store
 
 SPEC = ChunkSpec('recursive', 800, 80)
 

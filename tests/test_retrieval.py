@@ -12,8 +12,8 @@ from workbench.chunking import SPLITTERS, ChunkSpec, ChunkingError, chunk_corpus
 from workbench.embed import EmbedderError, MINILM_ID, OpenAIEmbedder, get_embedder
 from workbench.retrieval_metrics import (RETRIEVAL_METRICS, RetrievalError, Span, context_precision, context_recall,
                                          hit_at_k, mrr, ndcg_at_k, recall_at_k, score_retrieval)
-from workbench.retrieval import (IndexSpec, StageCache, build_index, get_store, retrieval_sweep, sweep_questions,
-                                 sweep_table, text_hash)
+from workbench.retrieval import IndexSpec, build_index, retrieval_sweep, sweep_questions, sweep_table
+from workbench.stagecache import StageCache, get_store, text_hash
 
 PY = sys.executable
 KINDS = [IndexSpec('dense'), IndexSpec('bm25'), IndexSpec('hybrid')]
@@ -155,6 +155,7 @@ def test_openai_compatible_endpoint(monkeypatch):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         monkeypatch.setenv('EMBEDDINGS_API_KEY', 'test-key-123')
+        monkeypatch.setenv('EMBEDDINGS_BASE_URL', f'http://127.0.0.1:{srv.server_port}/v1')   # the endpoint configured for the key
         e = get_embedder(f"openai-compatible:all-minilm@http://127.0.0.1:{srv.server_port}/v1")
         assert e.id == f"openai:http://127.0.0.1:{srv.server_port}/v1/all-minilm" and e.tokenizer is None
         texts = [f"how do I reset device {i}?" for i in range(70)]
@@ -270,7 +271,8 @@ BUILD = """
 import json, sys
 from workbench.data import load_squad
 from workbench.chunking import ChunkSpec
-from workbench.retrieval import build_index, get_store, IndexSpec, text_hash
+from workbench.retrieval import build_index, IndexSpec
+from workbench.stagecache import get_store, text_hash
 ev, corpus = load_squad(sys.argv[1])
 idx = build_index(corpus, ChunkSpec('recursive', int(sys.argv[2]), 50), IndexSpec(sys.argv[3], ef_search=512))   # exhaustive: exact ranks
 top = [[h.chunk.id for h in hs] for hs in idx.retrieve_many([s.question for s in ev if s.answerable][:20], 3)]
@@ -372,7 +374,7 @@ def test_sample_gold_passages_are_found_in_their_documents():
     (lambda: hit_at_k([], (Span('a', 0, 1),), 0), "k=0: expected a whole number of at least 1"),
     (lambda: ndcg_at_k([], (Span('a', 0, 1),), -3), "k=-3: expected a whole number of at least 1"),
     (lambda: score_retrieval([], (Span('a', 0, 1),), 3, ['bleu']), "unknown retrieval metric 'bleu'"),
-    (lambda: get_embedder('text-embedding-3-small'), "unknown embedder 'text-embedding-3-small': expected 'minilm', the folder of a sentence-transformers model, or 'openai-compatible:MODEL@http://HOST:PORT/v1'"),
+    (lambda: get_embedder('text-embedding-3-small'), "unknown embedder 'text-embedding-3-small': expected 'minilm', 'mpnet', the folder of a sentence-transformers model, or 'openai-compatible:MODEL@http://HOST:PORT/v1'"),
     (lambda: get_embedder('openai-compatible:@http://127.0.0.1:1/v1'), "bad embedder name 'openai-compatible:@http://127.0.0.1:1/v1'"),
 ])
 def test_bad_input_is_named(make, msg):

@@ -18,7 +18,7 @@ from .retrieval import IndexSpec
 from .pipeline import RAGConfig, Pipeline, ConfigError, config_axes, config_labels
 from .embed import show_progress, progress_bar, progress_line
 from .calls import CallRunner, Limits, ResponseCache, call_key, call_params, run_sync
-from .runstore import RunStore, lineage, now
+from .runstore import RunStore, describe_evalset, lineage, now
 
 # %% ../nbs/08_runner.ipynb #305203d0
 class BudgetError(WorkbenchError, ValueError):
@@ -33,14 +33,18 @@ class Grid:
         if bad := [c for c in self.configs if not isinstance(c, RAGConfig)]: raise ConfigError(f"expected RAGConfigs, got {bad[0]!r}")
 
     @classmethod
-    def axes(cls, models=None, prompts=('qa-terse',), chunks=None, indexes=None, ks=None, params=None, retrieval=True, embedder=None)->'Grid':
-        "The cross product of the axes; `None` takes the settings' default for that axis."
+    def axes(cls, models=None, prompts=('qa-terse',), chunks=None, indexes=None, ks=None, params=None, retrieval=True, embedder=None,
+             embedders=None, # several embedders (names), an axis of their own; give this or `embedder`
+            )->'Grid':
+        "The cross product of the axes; `None` takes the settings' default for that axis. Embedders vary dense and hybrid indexes only."
         s = get_settings()
+        if embedder is not None and embedders is not None: raise ConfigError("give embedder (one name) or embedders (a list), not both")
         ax = dict(models=list(models or [s.default_model]), prompts=list(prompts), chunks=list(chunks or [ChunkSpec(size=s.chunk_size, overlap=s.chunk_overlap)]),
-                  indexes=list(indexes or [IndexSpec()]), ks=list(ks or [s.top_k]))
+                  indexes=list(indexes or [IndexSpec()]), ks=list(ks or [s.top_k]), embedders=list(embedders if embedders is not None else [embedder or s.embedder]))
         if empty := [k for k,v in ax.items() if not v]: raise ConfigError(f"the grid is empty: axis {empty[0]!r} has no values")
-        return cls(RAGConfig.make(m, p, c, i, k, retrieval, params, embedder) for m,p,c,i,k in
-                   itertools.product(ax['models'], ax['prompts'], ax['chunks'], ax['indexes'], ax['ks']))
+        uses = lambda i: retrieval and i.kind != 'bm25'          # BM25 and closed-book configs read no vectors: one config, not one per embedder
+        return cls(RAGConfig.make(m, p, c, i, k, retrieval, params, e if uses(i) else ax['embedders'][0]) for m,p,c,i,k,e in
+                   itertools.product(ax['models'], ax['prompts'], ax['chunks'], ax['indexes'], ax['ks'], ax['embedders']))
 
     def __len__(self): return len(self.configs)
     def __iter__(self): return iter(self.configs)
@@ -73,7 +77,7 @@ def config_columns(c:RAGConfig, label:str|None=None # default: the config's comp
                 **{a:_cell(v) for a,v in ax.items() if a.startswith('param_')}, label=label or c.label)
 
 # %% ../nbs/08_runner.ipynb #2f542bec
-GRID_KEYS = ('models', 'prompts', 'chunks', 'indexes', 'ks', 'params', 'retrieval', 'embedder', 'configs')
+GRID_KEYS = ('models', 'prompts', 'chunks', 'indexes', 'ks', 'params', 'retrieval', 'embedder', 'embedders', 'configs')
 
 def grid_from_spec(spec:dict, where:str='grid spec')->Grid:
     "A `Grid` from a dict of axes (or of explicit `configs`), checked by `workbench.validate.GridSpec` before anything is built."
@@ -84,7 +88,7 @@ def grid_from_spec(spec:dict, where:str='grid spec')->Grid:
         as_list = lambda k: spec[k] if isinstance(spec.get(k), list) else ([spec[k]] if k in spec else None)
         chunks = [ChunkSpec(**c) for c in as_list('chunks')] if 'chunks' in spec else None
         idx = [IndexSpec(**c) if isinstance(c, dict) else IndexSpec(kind=c) for c in as_list('indexes')] if 'indexes' in spec else None
-        return Grid.axes(as_list('models'), as_list('prompts') or ['qa-terse'], chunks, idx, as_list('ks'), spec.get('params'), spec.get('retrieval', True), spec.get('embedder'))
+        return Grid.axes(as_list('models'), as_list('prompts') or ['qa-terse'], chunks, idx, as_list('ks'), spec.get('params'), spec.get('retrieval', True), spec.get('embedder'), as_list('embedders'))
     except WorkbenchError as e: raise ConfigError(f"{where}: {e}") from None
 
 def load_grid(path)->Grid:
@@ -121,6 +125,7 @@ def plan_grid(grid:Grid, evalset, corpus=None, prompts=None, store=None,
     "Check every config, retrieve and render every prompt, and find the unique calls; no model is called."
     from workbench.prompts import PromptStore
     from workbench.data import load_corpus
+    from workbench.embed import get_embedder
     _check_evalset(evalset)
     prompts = prompts or PromptStore()
     corpus = corpus if corpus is not None else load_corpus(get_settings().path('corpus'))
@@ -128,6 +133,7 @@ def plan_grid(grid:Grid, evalset, corpus=None, prompts=None, store=None,
     for c in grid:                                  # all checks before any retrieval or call
         pl = Pipeline(c.pinned(prompts), corpus=corpus, prompts=prompts, store=store)
         pl.model                                    # unknown model ids and missing keys fail here
+        if c.retrieval and c.index.kind != 'bm25': get_embedder(c.embedder)   # and unknown embedders (naming one loads no model)
         pipes[pl.config.hash] = pl
     questions, ids = [s.question for s in evalset], [s.id for s in evalset]
     say = lambda msg: progress_line(msg, progress)
@@ -146,7 +152,7 @@ def plan_grid(grid:Grid, evalset, corpus=None, prompts=None, store=None,
 
 def _build_indexes(pipes:dict, store, say):
     "Build (or load from the stage cache) each distinct index once, shared by the pipelines that use it; one line per index."
-    from workbench.retrieval import get_store
+    from workbench.stagecache import get_store
     groups = {}
     for pl in pipes.values():
         if pl.config.retrieval: groups.setdefault((pl.config.chunk, pl.config.index, pl.config.embedder), []).append(pl)
@@ -267,7 +273,8 @@ def _start_run(plan, store, est, name, resume, metrics, budget):
     spec = dict(metrics=[getattr(m, 'name', m) if not callable(m) or hasattr(m, 'name') else m.__name__ for m in metrics], budget=budget)
     run_id = store.create_run(configs, plan.evalset.name, plan.evalset.fingerprint, getattr(plan.corpus, 'fingerprint', None), len(plan.tasks),
                               est.to_dict(), lineage(evalset_fingerprint=plan.evalset.fingerprint, corpus_fingerprint=getattr(plan.corpus, 'fingerprint', None),
-                                                     prompts={pl.config.prompt for pl in plan.pipelines.values()}), spec, name)
+                                                     prompts={pl.config.prompt for pl in plan.pipelines.values()}), spec, name,
+                              evalset_meta=describe_evalset(plan.evalset))
     return run_id, store.lease(run_id)
 
 # %% ../nbs/08_runner.ipynb #16d28969
