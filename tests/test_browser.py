@@ -4,7 +4,10 @@ A JupyterLab server starts on 127.0.0.1 (free port, random token) over a tempora
 nbs/tutorials/widgets_tour.ipynb; its kernels see the repo's settings.ini and a temporary store directory. The test
 opens the tutorial, runs all cells from the Run menu, waits for them to finish, then uses the Playground as a person
 would: picks another prompt variant in its prompt dropdown, presses Run, and waits for the answer and the retrieved
-chunks. Every request the page makes must go to the loopback server (or be data:/blob:): nothing from a CDN.
+chunks. Then it edits the prompt template and, without saving, presses Compare (C1 the version it started from, C2 the
+edit; Run) and, after a second edit, Export: the grid run's rows and the exported pipeline file must name the edited
+text's version (`name@<content hash>`) and carry its text. Every request the page makes must go to the loopback server
+(or be data:/blob:): nothing from a CDN.
 Screenshots go to test-artifacts/. Needs /usr/bin/chromium (scripts/setup_browser.sh installs it).
 """
 import json, os, re, secrets, shutil, signal, socket, subprocess, sys, time, urllib.request
@@ -181,8 +184,68 @@ def check_tutorial(lab, page, artifacts):
     assert re.search(r'\.md \[\d+:\d+\]', chunks.first.inner_text())   # each chunk shows its source file and offsets
     assert 'tokens' in answer.inner_text() and 'generate' in answer.inner_text()
     pg.screenshot(path=str(artifacts/'playground.png'))
-    t_total = time.time() - t0
-    print(f"\nbrowser test: Run All took {t_run:.0f} s; with the Playground run {t_total:.0f} s; answer with {cited}: {text!r}")
+    t_play = time.time() - t0
+    print(f"\nbrowser test: Run All took {t_run:.0f} s; with the Playground run {t_play:.0f} s; answer with {cited}: {text!r}")
+    check_edit_sent_on(page, pg, root, artifacts, cited.split(' ')[0])
+    print(f"browser test: edit -> Compare run -> Export took {time.time() - t0 - t_play:.0f} s")
 
     assert not (bad := outside(page.urls)), f"requests left the machine: {bad[:10]}"
     assert any(u.startswith(base) for u in page.urls)
+
+def edited_ref(template:str)->str:
+    "The `name@version` the tour's qa-cited prompt gets with `template` (versions are content hashes; the tour copies the repo's prompts)."
+    from dataclasses import replace
+    from workbench.settings import get_settings
+    from workbench.prompts import read_prompt_file, template_variables
+    p = read_prompt_file(get_settings().path('prompts_dir')/'qa-cited.yaml')
+    return replace(p, template=template, input_variables=template_variables(template)).ref
+
+def edit_template(page, pg, old:str, new:str)->str:
+    "Type an edit into the Playground's template editor (as a person would) and wait for the kernel to mark it unsaved."
+    box = pg.locator('.wb-template textarea')
+    text = box.input_value().replace(old, new)
+    assert new in text
+    box.fill(text)
+    pg.get_by_text('edited, not saved').wait_for()
+    return text
+
+def check_edit_sent_on(page, pg, root:Path, artifacts:Path, start_ref:str):
+    "Edit the prompt, send it to Compare without saving and run it, then edit again and Export: both use the edited version."
+    from workbench.runstore import RunStore
+    from workbench.runner import results
+    pg.get_by_text('prompt template (editable)').click()            # unfold the editor
+    pg.locator('.wb-template textarea').wait_for(state='visible')
+    text = edit_template(page, pg, 'in a few words', 'in at most six words')
+    want = edited_ref(text)
+    assert want != start_ref
+    pg.locator('button.wb-send-compare').click()                      # no Save click: the edit is saved on the way
+    cmp = pg.locator('.wb-compare')
+    cmp.wait_for()
+    notice = pg.locator('.wb-notice')
+    notice.filter(has_text=want).wait_for()
+    assert f"comparing {start_ref} (C1) with {want} (C2)" in notice.inner_text(), notice.inner_text()
+    assert 'edited, not saved' not in pg.inner_text()
+    cmp.locator('button.wb-run').click()
+    cmp.locator('tr.wb-row').first.wait_for(timeout=300_000)
+    assert cmp.locator('.wb-status').inner_text().startswith('done'), cmp.locator('.wb-status').inner_text()
+    table = cmp.locator('.wb-compare-table')
+    heads = table.locator('th').all_inner_texts()
+    assert start_ref in heads[1] and want in heads[2], heads
+    run_id = re.search(r'Run (\S+) is in the run store', table.inner_text()).group(1)
+    rows = results(run_id, RunStore(root.parent/'store'/'runs.sqlite'))
+    edited_rows = rows[rows.prompt == want]
+    assert set(rows.prompt) == {start_ref, want} and len(edited_rows) == cmp.locator('tr.wb-row').count()
+    assert edited_rows.prompt_text.str.contains('in at most six words').all(), edited_rows.prompt_text.tolist()
+    cmp.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts/'playground_compare.png'))
+
+    text = edit_template(page, pg, 'in at most six words', 'in at most five words')
+    want2 = edited_ref(text)
+    assert pg.locator('.wb-export-path input').input_value() == 'pipeline.yaml'
+    pg.locator('button.wb-export').click()                            # again no Save click
+    notice.filter(has_text='exported').wait_for()
+    import yaml
+    doc = yaml.safe_load((root/'pipeline.yaml').read_text())
+    assert doc['config']['prompt'] == doc['prompt']['ref'] == want2, (doc['config']['prompt'], want2)
+    assert 'in at most five words' in doc['prompt']['template'] and doc['prompt']['template'] == text
+    assert want2 in notice.inner_text() and 'edited, not saved' not in pg.inner_text()

@@ -22,7 +22,7 @@ API = {
     # reports and the gate
     'run_report': 'reports', 'gate': 'reports',
     # notebooks (ipywidgets; loaded only when asked for)
-    'Playground': 'widgets', 'Compare': 'widgets', 'GridExplorer': 'widgets', 'Rater': 'widgets',
+    'Playground': 'ui', 'Compare': 'ui', 'GridExplorer': 'ui', 'Rater': 'ui',
 }
 __all__ = list(API)
 
