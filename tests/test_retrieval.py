@@ -369,7 +369,7 @@ def test_sample_gold_passages_are_found_in_their_documents():
     (lambda: IndexSpec(space='euclidean'), "unknown distance 'euclidean': expected one of cosine, l2, ip"),
     (lambda: IndexSpec(hnsw_m=0), "hnsw_m=0: expected a whole number of at least 2"),
     (lambda: IndexSpec(ef_search=0), "ef_search=0: expected a whole number of at least 1"),
-    (lambda: IndexSpec('hybrid', hybrid_weight=-0.1), "hybrid_weight=-0.1: expected a number from 0 to 1"),
+    (lambda: IndexSpec('hybrid', hybrid_weight=-0.1), "hybrid_weight=-0.1: expected a finite number from 0 to 1"),
     (lambda: IndexSpec(server='chroma.local'), "server='chroma.local': expected the address of a `chroma run` server, 'http://HOST:PORT'"),
     (lambda: hit_at_k([], (Span('a', 0, 1),), 0), "k=0: expected a whole number of at least 1"),
     (lambda: ndcg_at_k([], (Span('a', 0, 1),), -3), "k=-3: expected a whole number of at least 1"),

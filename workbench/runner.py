@@ -142,7 +142,7 @@ def plan_grid(grid:Grid, evalset, corpus=None, prompts=None, store=None,
     if any(pl.config.retrieval for pl in pipes.values()): say(f"retrieving for {len(questions)} questions and rendering {len(pipes)*len(questions)} prompts")
     tasks, calls = [], {}
     for h,pl in pipes.items():
-        over = pl.call_params()
+        over = pl.call_overrides()
         for sid,prep in zip(ids, pl.prepare_many(questions)):
             key = call_key(pl.model.id, call_params(pl.model, over), prep.prompt)
             calls.setdefault(key, (pl.model, prep.prompt, over))

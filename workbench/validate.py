@@ -241,11 +241,11 @@ class ConfigSpec(Strict):
     params: CallParams = None
     embedder: Name = None
 
-GRID_AXES = ('models', 'prompts', 'chunks', 'indexes', 'ks', 'params', 'retrieval', 'embedder')
+GRID_AXES = ('models', 'prompts', 'chunks', 'indexes', 'ks', 'params', 'retrieval', 'embedder', 'embedders')
 
 class GridSpec(Strict):
     "A grid file: axes whose cross product is the grid, or explicit `configs` (not both)."
-    expected: ClassVar[str] = 'a mapping of grid axes (models, prompts, chunks, indexes, ks, params, retrieval, embedder) or of configs'
+    expected: ClassVar[str] = 'a mapping of grid axes (models, prompts, chunks, indexes, ks, params, retrieval, embedder or embedders) or of configs'
     models: Listed(ModelId, str, what='a model id "provider:name", or a non-empty list of them') = None
     prompts: Listed(PromptRef, str, what='a prompt name, or a non-empty list of them') = None
     chunks: Listed(ChunkSpecModel, dict, what='a list of chunk specs (mappings of splitter, size, overlap, unit)') = None
@@ -254,11 +254,13 @@ class GridSpec(Strict):
     params: CallParams = None
     retrieval: Annotated[bool, Field(description='true or false')] = None
     embedder: Name = None
+    embedders: Listed(Name, str, what='an embedder name, or a non-empty list of them (e.g. [minilm, mpnet])') = None
     configs: Annotated[list[ConfigSpec], Field(min_length=1, description='a non-empty list of configs (mappings of model, prompt, chunk, index, k, ...)')] = None
     @model_validator(mode='after')
     def _one_form(self):
         if self.configs is not None and (axes := [a for a in GRID_AXES if a in self.model_fields_set]):
             fail(f"configs cannot be combined with axes ({', '.join(axes)}): give either a list of configs or the axes")
+        if {'embedder', 'embedders'} <= self.model_fields_set: fail("give embedder (one name) or embedders (a list), not both")
         return self
 
 # %% ../nbs/00a_validate.ipynb #b7b4ef75
