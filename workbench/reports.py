@@ -78,7 +78,14 @@ def report_grid(p:dict):
     if p.get('grid_spec'): return load_grid(repo_path(p['grid_spec']))
     if not p['chunk_sizes']: raise ReportError("report parameter chunk_sizes is empty")
     chunks = [ChunkSpec(size=int(s), overlap=int(s*p['chunk_overlap'])) for s in p['chunk_sizes']]
-    return Grid.axes(p['models'], p['prompts'], chunks, ks=p['ks'], params=dict(max_tokens=p['max_tokens']))
+    return Grid([c for m in p['models'] for c in Grid.axes([m], p['prompts'], chunks, ks=p['ks'], params=_report_params(p, m))])
+
+def _report_params(p:dict, model:str)->dict:
+    "The generation parameters of `model`'s configs: `max_tokens`, and `repeat_penalty` (unless 1.0) where the model takes it."
+    from workbench.models import load_catalog, _interface
+    rp, cat = p.get('repeat_penalty', 1.0), load_catalog()
+    takes = rp != 1.0 and ('repeat_penalty' in cat.get(model).gen_params if model in cat else _interface(model.split(':')[0]) in ('local', 'openai-compatible'))
+    return dict(max_tokens=p['max_tokens'], **({'repeat_penalty': rp} if takes else {}))
 
 def load_inputs(p:dict):
     "(evaluation set, corpus) of the parameters (with their `column_map`), subsampled to `sample_n` when it is set."

@@ -215,6 +215,7 @@ class CallParams(Strict):
     temperature: Number(ge=0, le=2) = None
     max_tokens: Number(True, ge=1, le=1_000_000) = None
     top_p: Number(gt=0, le=1) = None
+    repeat_penalty: Number(gt=0, le=3) = None
     stop: Checked(lambda v: isinstance(v, str) and v != '' or isinstance(v, list) and len(v) <= 16 and all(isinstance(s, str) and s for s in v),
                   'a stop string or a list of up to 16 of them') = None
     seed: Number(True) = None
@@ -355,6 +356,7 @@ class ReportParams(Strict):
     chunk_overlap: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False, description='a fraction of the chunk size, from 0 up to (not including) 1')]
     ks: Annotated[list[Number(True, ge=1)], Field(min_length=1, description='a non-empty list of whole numbers of at least 1')]
     max_tokens: Number(True, ge=1, le=1_000_000)
+    repeat_penalty: Number(gt=0, le=3) = 1.0
     metrics: Annotated[list[Name], Field(min_length=1, description='a non-empty list of metric names')]
     primary_metric: Name
     alpha: Number(gt=0, lt=0.5) = 0.05
