@@ -9,8 +9,8 @@ from workbench.data import load_sample, Sample, EvalSet
 from workbench.calls import CallRunner, Limits
 from workbench.models import LlamaServer
 from workbench.prompts import PromptStore
-from workbench.judges import (ragas_evaluate, ragas_wide, RubricJudge, Rubric, CORRECTNESS, judge_prompt, parse_judgment, JudgeError,
-                              RAGAS_METRICS)
+from workbench.judges import RubricJudge, Rubric, CORRECTNESS, judge_prompt, parse_judgment, JudgeError
+from workbench.ragas_adapter import ragas_evaluate, ragas_wide, RAGAS_METRICS
 from workbench.metrics import score_row, MetricError
 
 @pytest.fixture(autouse=True)

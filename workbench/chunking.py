@@ -8,11 +8,11 @@ __all__ = ['SPLITTERS', 'UNITS', 'CHUNKER_VERSION', 'ChunkingError', 'ChunkSpec'
            'ChunkList', 'chunk_corpus']
 
 # %% ../nbs/04_chunking.ipynb #363dc3c4
-import hashlib, json, operator, re
+import hashlib, json, re
 from dataclasses import dataclass, field, asdict
 from functools import lru_cache
 from typing import Iterable
-from .settings import WorkbenchError, get_settings
+from .settings import WorkbenchError, get_settings, check_number
 from .data import Corpus, Document
 
 # %% ../nbs/04_chunking.ipynb #27dc1310
@@ -24,15 +24,6 @@ SPLITTERS = ('recursive', 'character', 'markdown-header', 'sentence', 'token')
 UNITS = ('chars', 'tokens')
 _UNIT_ALIASES = {'chars':'chars', 'char':'chars', 'characters':'chars', 'tokens':'tokens', 'token':'tokens'}
 CHUNKER_VERSION = 1  # part of every spec key: bump it when the chunking algorithm changes, so cached chunks are redone
-
-def _whole(name, v, lo):
-    "`v` as an int of at least `lo`, or a `ChunkingError` naming `name`."
-    try:
-        if isinstance(v, bool): raise TypeError
-        v = operator.index(v)
-    except TypeError: raise ChunkingError(f"{name}={v!r}: expected a whole number of at least {lo}") from None
-    if v < lo: raise ChunkingError(f"{name}={v!r}: expected a whole number of at least {lo}")
-    return v
 
 @dataclass(frozen=True)
 class ChunkSpec:
@@ -47,8 +38,8 @@ class ChunkSpec:
         unit = _UNIT_ALIASES.get(self.unit) if isinstance(self.unit, str) else None
         if unit is None: raise ChunkingError(f"unknown unit {self.unit!r}: expected one of {', '.join(UNITS)}")
         object.__setattr__(self, 'unit', 'tokens' if self.splitter == 'token' else unit)
-        object.__setattr__(self, 'size', _whole('size', self.size, 1))
-        object.__setattr__(self, 'overlap', _whole('overlap', self.overlap, 0))
+        object.__setattr__(self, 'size', check_number('size', self.size, whole=True, error=ChunkingError, ge=1))
+        object.__setattr__(self, 'overlap', check_number('overlap', self.overlap, whole=True, error=ChunkingError, ge=0))
         if self.overlap >= self.size: raise ChunkingError(f"overlap={self.overlap} is not smaller than size={self.size}: the overlap must be smaller than the chunk size")
 
     @property

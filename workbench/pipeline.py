@@ -10,7 +10,7 @@ __all__ = ['INDEX_SHORT', 'INDEX_AXES', 'ConfigError', 'RAGConfig', 'config_axes
 import asyncio, hashlib, json, time
 from dataclasses import dataclass, field, asdict, replace, fields
 from pathlib import Path
-from .settings import WorkbenchError, get_settings
+from .settings import WorkbenchError, get_settings, check_number
 from .chunking import ChunkSpec
 from .retrieval import IndexSpec
 
@@ -42,7 +42,7 @@ class RAGConfig:
         chunk = ChunkSpec(**chunk) if isinstance(chunk, dict) else (chunk or ChunkSpec(size=s.chunk_size, overlap=s.chunk_overlap))
         index = IndexSpec(**index) if isinstance(index, dict) else (index or IndexSpec())
         k = s.top_k if k is None else k
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1: raise ConfigError(f"k={k!r}: expected a whole number of at least 1")
+        k = check_number('k', k, whole=True, error=ConfigError, ge=1)
         if params:                                            # the same rules as a grid file's params (types, ranges)
             from workbench.validate import validate, CallParams
             validate(CallParams, {n:(list(v) if isinstance(v, tuple) else v) for n,v in dict(params).items()}, 'params', error=ConfigError, assign=True)
@@ -233,8 +233,8 @@ def prepare_many(self:Pipeline, questions:list[str])->list[Prepared]:
     return [self.prepare(q, h) for q,h in zip(questions, hits)]
 
 @patch
-def call_params(self:Pipeline)->dict:
-    "Per-call parameters the prompt implies (its stop sequences), unless the config sets them."
+def call_overrides(self:Pipeline)->dict:
+    "What each call adds to the model's parameters: the prompt's stop sequences, unless the config sets them (`calls.call_params` merges the two)."
     return {'stop': list(self.prompt.stop)} if self.prompt.stop and 'stop' not in self.config.params_dict else {}
 
 @patch
@@ -246,13 +246,13 @@ def finish(self:Pipeline, prep:Prepared, g)->Answer:
 def answer(self:Pipeline, question:str)->Answer:
     "Answer `question`: retrieve, render, generate."
     prep = self.prepare(question)
-    return self.finish(prep, self.model.generate(prep.prompt, **self.call_params()))
+    return self.finish(prep, self.model.generate(prep.prompt, **self.call_overrides()))
 
 @patch
 async def aanswer(self:Pipeline, question:str)->Answer:
     "`answer` without blocking the event loop."
     prep = await asyncio.to_thread(self.prepare, question)
-    return self.finish(prep, await self.model.agenerate(prep.prompt, **self.call_params()))
+    return self.finish(prep, await self.model.agenerate(prep.prompt, **self.call_overrides()))
 
 # %% ../nbs/06_pipeline.ipynb #99b95fa8
 @patch

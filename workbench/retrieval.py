@@ -8,11 +8,11 @@ __all__ = ['INDEX_KINDS', 'SPACES', 'INDEX_VERSION', 'IndexSpec', 'Retrieved', '
            'sweep_table']
 
 # %% ../nbs/05_retrieval.ipynb #af987f41
-import hashlib, json, math, os, shutil, time
+import hashlib, json, os, shutil, time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from .settings import get_settings
+from .settings import get_settings, check_number
 from .data import Corpus, EvalSet
 from .chunking import Chunk, ChunkSpec, resolve_tokenizer
 from .embed import get_embedder, QUERY
@@ -25,16 +25,6 @@ from .retrieval_metrics import (RetrievalError, Span, check_k, gold_spans, score
 INDEX_KINDS = ('dense', 'bm25', 'hybrid')
 SPACES = ('cosine', 'l2', 'ip')
 INDEX_VERSION = 1  # part of every index key: bump it when the way indexes are built changes
-
-def _number(name, v, lo=None, hi=None, whole=False):
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and (not whole or float(v).is_integer())
-    if ok and lo is not None: ok = v >= lo
-    if ok and hi is not None: ok = v <= hi
-    if not ok:
-        what = 'a whole number' if whole else 'a number'
-        rng = f" from {lo} to {hi}" if hi is not None else f" of at least {lo}" if lo is not None else ''
-        raise RetrievalError(f"{name}={v!r}: expected {what}{rng}")
-    return int(v) if whole else float(v)
 
 @dataclass(frozen=True)
 class IndexSpec:
@@ -55,7 +45,8 @@ class IndexSpec:
         if self.space not in SPACES: raise RetrievalError(f"unknown distance {self.space!r}: expected one of {', '.join(SPACES)}")
         for f,lo,hi,whole in (('hnsw_m',2,None,True), ('ef_construction',1,None,True), ('ef_search',1,None,True), ('rrf_k',0,None,True),
                               ('hybrid_weight',0,1,False), ('bm25_k1',0,None,False), ('bm25_b',0,1,False)):
-            object.__setattr__(self, f, _number(f, getattr(self, f), lo, hi, whole))
+            v = check_number(f, getattr(self, f), whole=whole, error=RetrievalError, ge=lo, le=hi)
+            object.__setattr__(self, f, v if whole else float(v))
         if self.server is not None: server_address(self.server)
 
     @property

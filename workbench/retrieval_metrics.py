@@ -7,9 +7,9 @@ __all__ = ['RETRIEVAL_METRICS', 'RetrievalError', 'check_k', 'Span', 'as_span', 
            'recall_at_k', 'mrr', 'ndcg_at_k', 'context_precision', 'context_recall', 'score_retrieval']
 
 # %% ../nbs/05b_retrieval_metrics.ipynb #979ea6dd
-import math, operator, re
+import math, re
 from dataclasses import dataclass
-from .settings import WorkbenchError
+from .settings import WorkbenchError, check_number
 
 # %% ../nbs/05b_retrieval_metrics.ipynb #84f34c2d
 class RetrievalError(WorkbenchError, ValueError):
@@ -17,12 +17,7 @@ class RetrievalError(WorkbenchError, ValueError):
 
 def check_k(k)->int:
     "`k` as an int of at least 1, or a `RetrievalError` naming it."
-    try:
-        if isinstance(k, bool): raise TypeError
-        k = operator.index(k)
-    except TypeError: raise RetrievalError(f"k={k!r}: expected a whole number of at least 1") from None
-    if k < 1: raise RetrievalError(f"k={k!r}: expected a whole number of at least 1")
-    return k
+    return check_number('k', k, whole=True, error=RetrievalError, ge=1)
 
 # %% ../nbs/05b_retrieval_metrics.ipynb #f5566ec3
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'PATH_KEYS', 'ENV_PREFIX', 'SECRET_WORDS', 'LIMITS', 'REQUIRED', 'WorkbenchError', 'SettingsError',
-           'expected_number', 'in_range', 'check_setting', 'find_settings_file', 'Setting', 'Settings', 'get_settings',
-           'Secret', 'MissingSecretError', 'get_secret', 'show_settings']
+           'expected_number', 'in_range', 'check_setting', 'check_number', 'find_settings_file', 'Setting', 'Settings',
+           'get_settings', 'Secret', 'MissingSecretError', 'get_secret', 'show_settings']
 
 # %% ../nbs/00_settings.ipynb #57caaf38
 import os, configparser, difflib
@@ -82,6 +82,21 @@ def check_setting(key:str, value, where:str, raw=None):
     if key == 'default_model' and not (value.partition(':')[0] and value.partition(':')[2]):
         raise SettingsError(f"{where}: {key}={shown!r}: expected a model id \"provider:name\"")
     return value
+
+# %% ../nbs/00_settings.ipynb #dbafbd35
+def check_number(name:str,          # what the message calls the value: 'k', 'n_boot', 'size'
+                 v,                 # the value
+                 whole:bool=False,  # a whole number: an int (numpy's too), never a bool or a float
+                 error:type=SettingsError, # the exception class raised
+                 **bounds):         # ge, gt, le, lt
+    "`v` (as an `int` when `whole`) if it is a finite number within `bounds`, else `error`: \"name=v: expected ...\"."
+    import operator
+    if whole and not isinstance(v, bool):
+        try: v = operator.index(v)
+        except TypeError: pass
+    if (whole and (isinstance(v, bool) or not isinstance(v, int))) or not in_range(v, **bounds):
+        raise error(f"{name}={v!r}: expected {expected_number(whole, **bounds)}")
+    return v
 
 # %% ../nbs/00_settings.ipynb #93eced11
 def _convert(key, raw, where):

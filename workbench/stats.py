@@ -10,7 +10,7 @@ __all__ = ['VERDICTS', 'TEST_METHODS', 'P_MIN', 'StatsError', 'bootstrap_ci', 'c
 # %% ../nbs/07a_stats.ipynb #06b1b7c6
 import json, math
 from dataclasses import dataclass, asdict
-from .settings import WorkbenchError
+from .settings import WorkbenchError, check_number
 from .calibration import calibration_note, tied_best_note
 
 # %% ../nbs/07a_stats.ipynb #8cb417ed
@@ -87,7 +87,7 @@ def bootstrap_ci(values,             # per-question scores (None/NaN are dropped
     "(mean, lo, hi): the mean and its confidence interval, by the method calibrated for the sample size unless told."
     import numpy as np
     if not 0 < level < 1: raise StatsError(f"level={level!r}: expected a confidence level between 0 and 1, e.g. 0.95")
-    if int(n_boot) != n_boot or n_boot < 1: raise StatsError(f"n_boot={n_boot!r}: expected a whole number of resamples >= 1, e.g. 2000")
+    n_boot = check_number('n_boot', n_boot, whole=True, error=StatsError, ge=1)
     x = _clean(values)
     how = _ci_method(len(x), method)
     if len(x) == 0: return (math.nan, math.nan, math.nan)
@@ -161,7 +161,7 @@ def _boot_p(d, n_boot:int=2000, seed:int=0)->float:
 def pvalue(d, method:str='auto', n_resamples:int=2000, seed:int=0)->tuple[float,str,str]:
     "(p, test, detail): the p-value of mean(d) = 0 by the test `choose_test` picks, its key and a detail for the note."
     import numpy as np
-    if int(n_resamples) != n_resamples or n_resamples < 1: raise StatsError(f"n_boot={n_resamples!r}: expected a whole number of resamples >= 1, e.g. 2000")
+    n_resamples = check_number('n_boot', n_resamples, whole=True, error=StatsError, ge=1)   # callers pass it on as n_boot
     d = np.asarray(d, float)
     key = choose_test(d, method)
     if key in ('exact', 'permutation'):
@@ -326,7 +326,7 @@ def questions_to_separate(diffs,               # paired differences (leader - ot
     import numpy as np
     from statistics import NormalDist
     if not (0 < alpha < 1 and 0 < power < 1): raise StatsError(f"alpha={alpha!r}, power={power!r}: expected both between 0 and 1")
-    if int(n_comparisons) != n_comparisons or n_comparisons < 1: raise StatsError(f"n_comparisons={n_comparisons!r}: expected a whole number >= 1")
+    n_comparisons = check_number('n_comparisons', n_comparisons, whole=True, error=StatsError, ge=1)
     d = _clean(diffs, 'differences')
     if len(d) < 2: return None
     m, sd = float(d.mean()), float(d.std(ddof=1))
