@@ -128,7 +128,7 @@ def _align(text:str, pieces:list[str], overlap:int|None)->list[tuple[int,int]]|N
         new = {}
         for s, e in _occurrences(text, p, lo, hi):
             for ps, pe in layer:
-                if n and not (s >= ps and e > pe and (overlap is None or s >= pe - overlap)): continue
+                if n and not (s >= ps and e >= pe and (s, e) != (ps, pe) and (overlap is None or s >= pe - overlap)): continue   # a piece may end where the one before did (an overlap inside it)
                 if s <= _next_nonblank(text, pe): new[(s, e)] = (ps, pe); break
         if not new: return None
         back.append(new); layer = new
