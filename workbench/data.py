@@ -7,21 +7,23 @@ __all__ = ['Sample', 'EvalSet', 'write_atomic', 'Document', 'Corpus', 'records_t
            'load_parquet', 'load_squad', 'load_evalset', 'load_folder', 'load_corpus', 'load_sample']
 
 # %% ../nbs/01_data.ipynb #acc4070e
-import csv, hashlib, io, json, os, random
-from dataclasses import dataclass, field, asdict
+import hashlib, json, os, random
+from array import array
+from dataclasses import dataclass, field, asdict, is_dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Callable, Iterable
 from fastcore.basics import patch
 from .settings import get_settings
 from .records import (
-    WorkbenchDataError, check_id, check_question, check_unicode, read_text, read_parquet, inside_root,
-    ALIASES, _norm, _resolve_columns, _as_str, _as_list, _as_bool, _is_missing, _show, _plain)
+    WorkbenchDataError, DataTooLargeError, check_id, check_question, check_unicode, check_text, check_memory, read_text, inside_root,
+    jsonl_records, csv_records, parquet_records, ALIASES, _norm, _resolve_columns, _as_str, _as_list, _as_bool, _is_missing, _show, _plain)
 from .records import invisible_char, parse_column_map   # importable from workbench.data too, as before records.py
 
 # %% ../nbs/01_data.ipynb #9c73dc9b
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
-    "One evaluation question with its references and gold contexts."
+    "One evaluation question with its references and gold contexts (slots: no per-sample `__dict__`, for sets of millions)."
     id:str                            # unique within its EvalSet
     question:str                      # the question as a user would ask it
     references:tuple[str,...]=()      # acceptable answers; empty when unanswerable
@@ -34,11 +36,20 @@ class Sample:
                                'gold_context_ids':list(self.gold_context_ids), 'gold_contexts':list(self.gold_contexts)}
 
 # %% ../nbs/01_data.ipynb #94376528
+def _as_json(o):
+    "JSON for what `json` cannot write: a dataclass as `asdict` gives it, anything else as its string."
+    return asdict(o) if is_dataclass(o) and not isinstance(o, type) else str(o)
+
 def _fingerprint(records:Iterable[dict])->str:
     "A short, stable content hash of `records` (dicts of JSON-able values)."
     h = hashlib.sha256()
-    for r in records: h.update(json.dumps(r, sort_keys=True, ensure_ascii=False, default=str).encode()); h.update(b'\n')
+    for r in records: h.update(json.dumps(r, sort_keys=True, ensure_ascii=False, default=_as_json).encode()); h.update(b'\n')
     return h.hexdigest()[:16]
+
+def _sample_record(s:Sample)->dict:
+    "What a sample's fingerprint is made of: the JSON of `s.to_dict()`, built without copying."
+    return {'id':s.id, 'question':s.question, 'references':list(s.references), 'gold_context_ids':list(s.gold_context_ids),
+            'gold_contexts':list(s.gold_contexts), 'answerable':s.answerable, 'metadata':s.metadata}
 
 # %% ../nbs/01_data.ipynb #3388c794
 class EvalSet:
@@ -47,16 +58,26 @@ class EvalSet:
                  columns_found:Iterable[str]|None=None, # the columns of the file it was loaded from (None: built in code)
                  column_map:dict|None=None,             # field -> the column that fed it
                  metadata_map:dict|None=None):          # metadata key -> column, where a column was renamed
-        self.samples,self.name,self.source = tuple(samples),name,source
-        self.columns_found = None if columns_found is None else tuple(map(str, columns_found))
-        self.column_map,self.metadata_map = None if column_map is None else dict(column_map), dict(metadata_map or {})
-        self._by_id = {}
+        self._describe(name, source, columns_found, column_map, metadata_map)
+        self.samples, self._by_id = tuple(samples), {}
         for i,s in enumerate(self.samples):
             check_id(s.id, source or name, i+1, 'id', 'sample')
             for g in s.gold_context_ids: check_id(g, source or name, i+1, 'gold_context_ids', 'sample')
             if s.id in self._by_id: raise WorkbenchDataError(source or name, f"duplicate id {s.id!r} (first used by sample {self._by_id[s.id]+1})", line=i+1, field='id', unit='sample')
             self._by_id[s.id] = i
-        self.fingerprint = _fingerprint(s.to_dict() for s in self.samples)
+        self.fingerprint = _fingerprint(map(_sample_record, self.samples))
+
+    def _describe(self, name, source, columns_found, column_map, metadata_map):
+        self.name,self.source = name,source
+        self.columns_found = None if columns_found is None else tuple(map(str, columns_found))
+        self.column_map,self.metadata_map = None if column_map is None else dict(column_map), dict(metadata_map or {})
+
+    @classmethod
+    def _checked(cls, samples:list, by_id:dict, fingerprint:str, name, source, columns_found, column_map, metadata_map):
+        "An `EvalSet` of samples a loader has checked (ids, duplicates) and fingerprinted while reading them."
+        (ev := cls.__new__(cls))._describe(name, source, columns_found, column_map, metadata_map)
+        ev.samples, ev._by_id, ev.fingerprint = tuple(samples), by_id, fingerprint
+        return ev
 
     def __len__(self): return len(self.samples)
     def __iter__(self): return iter(self.samples)
@@ -178,7 +199,8 @@ class Corpus:
 # %% ../nbs/01_data.ipynb #6f08ec90
 def _record_to_sample(rec:dict, cols:dict, where, line:int, unit='line', csv_cell=False,
                       meta:dict|None=None, # metadata key -> column, for renamed columns
-                      max_chars:int|None=None)->Sample: # longest question accepted (default: the `max_question_chars` setting)
+                      max_chars:int|None=None, # longest question accepted (default: the `max_question_chars` setting)
+                      shared:dict|None=None)->Sample: # one copy of short metadata values that repeat, kept across a load
     "Build one `Sample` from a record, using `cols` (field -> column), checking every value."
     a = (where, line)
     sid = check_id(_as_str(rec.get(cols['id']), *a, cols['id'], unit, ints=True), *a, cols['id'], unit) if 'id' in cols else f"{unit}-{line}"
@@ -190,7 +212,41 @@ def _record_to_sample(rec:dict, cols:dict, where, line:int, unit='line', csv_cel
         raise WorkbenchDataError(where, "expected at least one reference for an answerable question (set answerable to false for an unanswerable one)", line, cols['references'], unit)
     used, renamed = set(cols.values()), {c:m for m,c in (meta or {}).items()}
     md = {renamed.get(k, k):v for k,v in rec.items() if k not in used and not _is_missing(v)}
-    return Sample(sid, q, lists['references'], lists['gold_context_ids'], lists['gold_contexts'], ans, _plain(md))
+    return Sample(sid, q, lists['references'], lists['gold_context_ids'], lists['gold_contexts'], ans, _plain(md, shared))
+
+# %% ../nbs/01_data.ipynb #771c2ba2
+class _Redo(Exception): "Later records hold keys that resolve to other columns than the first record's."
+
+def _build(records:Iterable, where, cmap, name, unit='line', csv_cell=False,
+           found:list|None=None)->EvalSet: # every column of the file (None: resolve from the first record, `_Redo` if that was wrong)
+    "An `EvalSet` from numbered records in one pass, each sample fingerprinted as it is made."
+    it = iter(records)
+    if (first := next(it, None)) is None: raise WorkbenchDataError(where, "no records: expected at least one question")
+    keys = dict.fromkeys(first[1] if found is None else found)
+    cols, meta = _resolve_columns(list(keys), cmap, where)
+    samples, by_id, lines, lim, shared = [], {}, array('q'), get_settings().max_question_chars, {}
+    def made():
+        for line,rec in chain([first], it):
+            for k in rec: keys.setdefault(k)   # every column, in order of first appearance
+            s = _record_to_sample(rec, cols, where, line, unit, csv_cell, meta, lim, shared)
+            if (j := by_id.setdefault(s.id, len(samples))) != len(samples):
+                raise WorkbenchDataError(where, f"duplicate id {s.id!r} (first on {unit} {lines[j]})", line, cols.get('id','id'), unit)
+            samples.append(s); lines.append(line)
+            if not len(samples) % 65_536: check_memory(where, line, unit, len(samples))
+            yield _sample_record(s)
+    fp = _fingerprint(made())
+    if found is None and len(keys) > len(first[1]) and _resolve_columns(list(keys), cmap, where) != (cols, meta): raise _Redo()
+    return EvalSet._checked(samples, by_id, fp, name or Path(str(where)).stem, str(where), keys, cols, meta)
+
+def _stream(read:Callable, where, cmap, name, unit='line', csv_cell=False,
+            text:bool=True)->EvalSet: # a text file (its text is checked first when reading in the whole-file order)
+    "An `EvalSet` from `read()`, a fresh iterator of numbered records at each call: one pass, or the whole-file order after an error."
+    try: return _build(read(), where, cmap, name, unit, csv_cell)
+    except DataTooLargeError: raise
+    except (WorkbenchDataError, _Redo): pass
+    if text: check_text(where)
+    found = list(dict.fromkeys(k for _,r in read() for k in r))
+    return _build(read(), where, cmap, name, unit, csv_cell, found)
 
 # %% ../nbs/01_data.ipynb #2f9e5a4f
 def _one_map(column_map, columns, where):
@@ -203,56 +259,24 @@ def records_to_evalset(records:Iterable[tuple[int,dict]], # (line or row number,
                        columns:dict|None=None)->EvalSet: # the older name of `column_map`
     "An `EvalSet` from numbered records; the first bad record raises `WorkbenchDataError`, nothing half-loaded."
     records = list(records)
-    if not records: raise WorkbenchDataError(where, "no records: expected at least one question")
-    found = list(dict.fromkeys(k for _,r in records for k in r))
-    cols, meta = _resolve_columns(found, _one_map(column_map, columns, where), where)
-    samples, seen, lim = [], {}, get_settings().max_question_chars
-    for line,rec in records:
-        s = _record_to_sample(rec, cols, where, line, unit, csv_cell, meta, lim)
-        if s.id in seen: raise WorkbenchDataError(where, f"duplicate id {s.id!r} (first on {unit} {seen[s.id]})", line, cols.get('id','id'), unit)
-        seen[s.id] = line; samples.append(s)
-    return EvalSet(samples, name or Path(str(where)).stem, str(where), found, cols, meta)
+    return _stream(lambda: iter(records), where, _one_map(column_map, columns, where), name, unit, csv_cell, text=False)
 
 # %% ../nbs/01_data.ipynb #aa208541
-def _jsonl_records(path):
-    for i,ln in enumerate(read_text(path).splitlines(), 1):
-        if not ln.strip(): continue
-        try: rec = json.loads(ln)
-        except json.JSONDecodeError as e: raise WorkbenchDataError(path, f"malformed JSON at column {e.colno}: {e.msg}", i) from None
-        if not isinstance(rec, dict): raise WorkbenchDataError(path, f"expected a JSON object, got {type(rec).__name__}", i)
-        check_unicode(rec, path, i)
-        yield i, rec
-
 def load_jsonl(path, column_map:dict|str|None=None, name:str|None=None, columns:dict|None=None)->EvalSet:
-    "An `EvalSet` from a JSONL file (our field names, the ragas schema, the usual names, or names mapped by `column_map`)."
-    return records_to_evalset(_jsonl_records(path), path, column_map, name, columns=columns)
+    "An `EvalSet` from a JSONL file (our field names, the ragas schema, the usual names, or names mapped by `column_map`), read a line at a time."
+    return _stream(lambda: jsonl_records(path), path, _one_map(column_map, columns, path), name)
 
 # %% ../nbs/01_data.ipynb #5552f058
-def _csv_records(path):
-    text = read_text(path)
-    rd = csv.reader(io.StringIO(text, newline=''), strict=True)
-    try:
-        header = next(rd)
-        if len(set(header)) != len(header): raise WorkbenchDataError(path, f"duplicate column names in the header: {header}", 1)
-        if not any(h.strip() for h in header): raise WorkbenchDataError(path, "expected a header row of column names", 1)
-        prev = rd.line_num
-        for row in rd:
-            line, prev = prev+1, rd.line_num
-            if not row or not any(c.strip() for c in row): continue
-            if len(row) != len(header): raise WorkbenchDataError(path, f"expected {len(header)} cells (as in the header), found {len(row)}", line)
-            yield line, dict(zip(header, row))
-    except csv.Error as e: raise WorkbenchDataError(path, f"malformed CSV: {e}", rd.line_num) from None
-
 def load_csv(path, column_map:dict|str|None=None, name:str|None=None, columns:dict|None=None)->EvalSet:
-    "An `EvalSet` from a CSV file with a header row; list cells may hold a JSON list."
-    return records_to_evalset(_csv_records(path), path, column_map, name, csv_cell=True, columns=columns)
+    "An `EvalSet` from a CSV file with a header row, read a row at a time; list cells may hold a JSON list."
+    return _stream(lambda: csv_records(path), path, _one_map(column_map, columns, path), name, csv_cell=True)
 
 # %% ../nbs/01_data.ipynb #c4feb707
 def load_parquet(path, column_map:dict|str|None=None, name:str|None=None, columns:dict|None=None)->EvalSet:
-    "An `EvalSet` from a Parquet file."
+    "An `EvalSet` from a Parquet file, read a chunk of rows at a time."
     path = Path(path)
     if not path.is_file(): raise WorkbenchDataError(path, "file not found")
-    return records_to_evalset(((i+1, r) for i,r in enumerate(read_parquet(path).to_dict('records'))), path, column_map, name, unit='row', columns=columns)
+    return _stream(lambda: parquet_records(path), path, _one_map(column_map, columns, path), name, unit='row', text=False)
 
 # %% ../nbs/01_data.ipynb #a643c9cc
 def _need(obj, key, typ, path, where):
@@ -356,18 +380,19 @@ def load_corpus(path, name:str|None=None)->Corpus:
     if p.is_dir(): return load_folder(p, name=name)
     suf = p.suffix.lower()
     if suf == '.json' and _is_squad(p): return load_squad(p, name)[1]
-    recs = {'.jsonl':_jsonl_records, '.csv':_csv_records}.get(suf)
-    if recs is None and suf in ('.parquet', '.pq'):
-        recs = lambda p: enumerate(read_parquet(p).to_dict('records'), 1)
+    recs = {'.jsonl':jsonl_records, '.csv':csv_records, '.parquet':parquet_records, '.pq':parquet_records}.get(suf)
     if recs is None: raise WorkbenchDataError(p, "expected a folder of .txt/.md documents, a SQuAD .json, or a .jsonl/.csv/.parquet file with id and text columns")
-    docs = [Document(check_id(_as_str(r.get('id'), p, i, 'id', 'line', ints=True), p, i), _as_str(r.get('text'), p, i, 'text', 'line'), str(p),
-                     _plain({k:v for k,v in r.items() if k not in ('id','text')})) for i,r in recs(p)]
+    try: docs = [Document(check_id(_as_str(r.get('id'), p, i, 'id', 'line', ints=True), p, i), _as_str(r.get('text'), p, i, 'text', 'line'), str(p),
+                          _plain({k:v for k,v in r.items() if k not in ('id','text')})) for i,r in recs(p)]
+    except WorkbenchDataError:   # the error reading the whole file first met: in the text, or (Parquet) in reading any chunk
+        if recs is parquet_records: all(recs(p))   # reads every chunk (records are never falsy)
+        else: check_text(p)
+        raise
     if not docs: raise WorkbenchDataError(p, "no documents found")
     return Corpus(docs, name or p.stem, str(p))
 
 # %% ../nbs/01_data.ipynb #5cef6f02
 def load_sample(settings=None, quiet:bool=False)->tuple[EvalSet,Corpus]:
     "The evaluation set and corpus named by the settings (by default the bundled support sample)."
-    from workbench.settings import get_settings
     s = settings or get_settings()
     return load_evalset(s.path('evalset'), quiet=quiet), load_corpus(s.path('corpus'))
