@@ -185,7 +185,8 @@ def run_gate(pairs=200, questions=40, store=None):
     import json, tempfile
     from pathlib import Path
     from workbench.pipeline import RAGConfig
-    from workbench.runner import Grid, run_grid
+    from workbench.grid import Grid
+    from workbench.runner import run_grid
     from workbench.reports import gate
     from workbench.stats import paired_test
     from workbench.testing import FakeOpenAIServer, closed_book_prompts, synthetic_evalset

@@ -196,7 +196,8 @@ def test_analysis_on_a_real_run(tmp_path, monkeypatch):
     "The leaderboard and comparisons on the results DataFrame of a real run (fake OpenAI-compatible server, two prompts)."
     from workbench.data import EvalSet, Sample
     from workbench.pipeline import RAGConfig
-    from workbench.runner import Grid, run_grid
+    from workbench.grid import Grid
+    from workbench.runner import run_grid
     from workbench.testing import FakeOpenAIServer, closed_book_prompts
     monkeypatch.setenv('WORKBENCH_STORE_DIR', str(tmp_path / 'store'))
     prompts = closed_book_prompts(tmp_path / 'prompts')

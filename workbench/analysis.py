@@ -27,11 +27,28 @@ def _primary(metrics:list, primary:str|None)->str:
     return primary
 
 def _within_unit(metric:str, vals, ci:tuple)->tuple:
-    "A registered metric's interval clipped to [0, 1] when its scores lie there (a mean F1 cannot be below 0)."
+    "A registered metric's interval clipped to [0, 1] when its scores `vals` (an array without missing values) lie there (a mean F1 cannot be below 0)."
     from workbench.metrics import REGISTRY
     m, lo, hi = ci
-    if metric in REGISTRY and len(vals.dropna()) and vals.min() >= 0 and vals.max() <= 1: lo, hi = max(0.0, lo), min(1.0, hi)
+    if metric in REGISTRY and len(vals) and vals.min() >= 0 and vals.max() <= 1: lo, hi = max(0.0, lo), min(1.0, hi)
     return m, lo, hi
+
+def _question_means(q, v)->'numpy.ndarray':
+    "The mean of scores `v` per question code `q` (missing scores skipped; questions without a score left out): O(n), no string index."
+    import numpy as np
+    import pandas as pd
+    ok = ~np.isnan(v)
+    inv = pd.factorize(q[ok])[0]                    # hashing: numpy 2.4's np.unique of ints took 0.5 s per 125k codes
+    return np.bincount(inv, weights=v[ok]) / np.bincount(inv)
+
+def _error_flags(df)->'numpy.ndarray':
+    "True for each row whose `error` is a message (pandas 3 stores a missing one as NaN); only the filled cells are looked at."
+    import numpy as np
+    out = np.zeros(len(df), bool)
+    if 'error' in df.columns:
+        has = df['error'].notna().to_numpy()
+        out[has] = [isinstance(e, str) for e in df['error'].to_numpy()[has]]
+    return out
 
 def rank(lb, primary:str):
     "`lb` ordered best first on `primary`; ties: lower cost per 1k, then lower p50 latency, then label (the one ranking every view uses)."
@@ -45,19 +62,22 @@ def rank(lb, primary:str):
 
 def leaderboard(df, metrics=('f1', 'em'), primary:str|None=None, by:str='config_hash', n_boot:int=1000, seed:int=0, level:float=0.95):
     "One row per config: axes, n, each metric's mean with its interval, cost per 1,000 questions, tokens, p50/p95 latency; ranked on `primary`."
-    import pandas as pd
+    import numpy as np, pandas as pd
     from workbench.metrics import usage_summary
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     primary = _primary(metrics, primary)
     _need_cols(df, by, 'sample_id', *metrics)
-    rows = []
-    for key, g in df.groupby(by, sort=False):
+    qid, err = pd.factorize(df['sample_id'])[0], _error_flags(df)      # question codes: one pass over the ids, not one per config
+    score = {m: pd.to_numeric(df[m], errors='coerce').to_numpy(dtype=float, na_value=np.nan) for m in metrics}
+    groups, rows = df.groupby(by, sort=False), []
+    for key, g in groups:
+        i = groups.indices[key]; q = qid[i]
         r = {by: key, **{a: g[a].iloc[0] for a in AXES if a in g.columns and a != by}}
-        r['n'] = int(g['sample_id'].nunique())
+        r['n'] = len(pd.unique(q[q >= 0]))
         for m in metrics:
-            vals = pd.to_numeric(g[m], errors='coerce').groupby(g['sample_id']).mean()
+            vals = _question_means(q, score[m][i])
             r[m], r[f"{m}_lo"], r[f"{m}_hi"] = _within_unit(m, vals, bootstrap_ci(vals, n_boot, seed, level))
-        r['errors'] = int(g['error'].map(lambda e: isinstance(e, str)).sum()) if 'error' in g else 0
+        r['errors'] = int(err[i].sum())
         u = usage_summary(g)
         r.update(cost_per_1k=u['cost_per_1k'], tokens_per_q=u['tokens_per_q'], p50_latency_s=u['p50_latency_s'], p95_latency_s=u['p95_latency_s'])
         rows.append(r)
