@@ -11,7 +11,8 @@ from workbench.judges import CORRECTNESS, RubricJudge
 from workbench.pipeline import RAGConfig
 from workbench.prompts import PromptStore
 from workbench.ratings import RatingError, RatingStore
-from workbench.runner import Grid, run_grid
+from workbench.grid import Grid
+from workbench.runner import run_grid
 from workbench.runstore import RunNotFoundError
 from workbench.testing import FakeOpenAIServer, closed_book_prompts
 

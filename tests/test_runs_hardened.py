@@ -4,7 +4,8 @@ and rate limits that hold across a Dask cluster (and locally), with the token li
 import json, os, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 import pytest
-from workbench.runner import Grid, run_grid
+from workbench.grid import Grid
+from workbench.runner import run_grid
 from workbench.runstore import RunStore, RunBusyError, RunLease, STALE_SECONDS
 from workbench.calls import Limits
 from workbench.pipeline import RAGConfig
@@ -26,7 +27,8 @@ RUNNER = textwrap.dedent('''
     import sys, json, os
     from workbench.testing import synthetic_evalset
     from workbench.pipeline import RAGConfig
-    from workbench.runner import Grid, run_grid
+    from workbench.grid import Grid
+    from workbench.runner import run_grid
     from workbench.runstore import RunBusyError
     from workbench.prompts import PromptStore
     from workbench.calls import Limits

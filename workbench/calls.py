@@ -7,10 +7,11 @@ __all__ = ['NON_SEMANTIC', 'MIGRATIONS', 'run_sync', 'call_params', 'call_key', 
            'LocalLimiter', 'is_retryable', 'CallResult', 'CallRunner', 'ClusterLimiter']
 
 # %% ../nbs/08a_calls.ipynb #a76ca826
-import asyncio, hashlib, json, time
+import asyncio, hashlib, json, logging, time, weakref
 from dataclasses import dataclass, field, asdict
 from .settings import get_settings
 from .models import Generation, Model, ModelUnavailableError
+from .identity import identity_params, model_identity
 
 # %% ../nbs/08a_calls.ipynb #9e9bcc54
 import threading
@@ -33,8 +34,8 @@ NON_SEMANTIC = ('timeout', 'n_threads', 'api_key_env')
 def call_params(model:Model,              # the model called
                 overrides:dict|None=None  # what the call adds to the model's parameters (e.g. `Pipeline.call_overrides()`)
                )->dict:
-    "The parameters that define a call's answer: the model's, updated by `overrides`, without non-semantic ones."
-    return {k:v for k,v in sorted({**model.params, **(overrides or {})}.items()) if k not in NON_SEMANTIC and v is not None}
+    "The parameters that define a call's answer: the model's, updated by `overrides`, without non-semantic ones, and with the model's identity in place of its address (`identity.identity_params`)."
+    return identity_params(model, {k:v for k,v in {**model.params, **(overrides or {})}.items() if k not in NON_SEMANTIC and v is not None})
 
 def call_key(model_id:str, params:dict, prompt:str)->str:
     "A stable hash of (model id, semantic parameters, full prompt)."
@@ -55,8 +56,10 @@ def _generation(d)->Generation:
         raise ValueError("not a cached generation")
     return Generation(**d)
 
-MIGRATIONS = ["CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID"]
-# schema version 1; caches made before versioning (version 0) already have this table: the step leaves it and its rows as they are
+MIGRATIONS = ["CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+              "CREATE TABLE IF NOT EXISTS hosts (model TEXT PRIMARY KEY, base_url TEXT NOT NULL, seen TEXT) WITHOUT ROWID"]
+# schema version 1; caches made before versioning (version 0) already have this table: the step leaves it and its rows as they are.
+# Version 2: where each served model was last seen (`ResponseCache.moved`).
 
 class ResponseCache:
     "Generations by call key, as JSON text in one SQLite file under the store directory (a `workbench.db.Database`: WAL, busy timeout, fork-safe), shared across processes and threads."
@@ -81,6 +84,13 @@ class ResponseCache:
     def __contains__(self, key): return bool(self.db.fetch(f'SELECT 1 FROM {self.TABLE} WHERE key = ?', (key,)))
     def __len__(self): return self.db.fetch(f'SELECT COUNT(*) FROM {self.TABLE}')[0][0]
     def clear(self): self.db.execute(f'DELETE FROM {self.TABLE}')
+    def moved(self, model:str, # a model's identity (its id and `model_identity`, as text)
+              base_url:str)->str|None:
+        "Record that `model` is served at `base_url` now; the address it was last seen at, when that was another one (else None)."
+        with self.db.transaction() as con:
+            was = con.execute('SELECT base_url FROM hosts WHERE model = ?', (model,)).fetchone()
+            con.execute('INSERT OR REPLACE INTO hosts VALUES (?, ?, ?)', (model, base_url, time.strftime('%Y-%m-%dT%H:%M:%S%z')))
+        return was[0] if was and was[0] != base_url else None
     def close(self):
         "Close this process's connection (it reopens on next use)."
         self.db.close()
@@ -206,8 +216,19 @@ class CallRunner:
         self.cache = ResponseCache() if cache is True else (None if cache is None or cache is False else cache)
         self.stats = dict(calls=0, cache_hits=0, retries=0, failures=0)
         self.limiter = limiter or LocalLimiter(self.limits)
+        self._seen = weakref.WeakSet()     # models whose address was checked against the cache's record (`_note_host`)
 
     def __repr__(self): return f"CallRunner({self.limits}, stats={self.stats})"
+
+    def _note_host(self, model:Model):
+        "Record where `model` is served; when the same model was served elsewhere before, say so (`stats['notes']` and the log)."
+        self._seen.add(model)
+        if self.cache is None or not (url := model.params.get('base_url')): return
+        ident = model_identity(model)
+        if (was := self.cache.moved(json.dumps([model.id, ident], sort_keys=True), url)) is None: return
+        note = f"same model {ident.get('served_model', model.id)!r} ({model.id}) now at {url}, was {was}: its cached answers are used"
+        self.stats.setdefault('notes', []).append(note)
+        logging.getLogger('workbench.calls').warning(note)
 
 # %% ../nbs/08a_calls.ipynb #3588a92a
 from fastcore.basics import patch
@@ -247,6 +268,7 @@ async def _attempt(self:CallRunner, model:Model, prompt:str, overrides:dict)->Ge
 async def acall(self:CallRunner, model:Model, prompt:str, **overrides)->CallResult:
     "One cached, limited, retried call of `model` on `prompt`."
     from tenacity import AsyncRetrying, stop_after_attempt, wait_random_exponential, retry_if_exception, RetryError
+    if model not in self._seen: self._note_host(model)
     key = call_key(model.id, call_params(model, overrides), prompt)
     if self.cache is not None and (g := self.cache.get(key)) is not None:
         self.stats['cache_hits'] += 1

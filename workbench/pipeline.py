@@ -13,6 +13,7 @@ from pathlib import Path
 from .settings import WorkbenchError, get_settings, check_number
 from .chunking import ChunkSpec
 from .retrieval import IndexSpec
+from .identity import ADDRESS_PARAMS, config_params
 
 # %% ../nbs/06_pipeline.ipynb #e8cf4802
 class ConfigError(WorkbenchError, ValueError):
@@ -44,7 +45,8 @@ class RAGConfig:
         k = s.top_k if k is None else k
         k = check_number('k', k, whole=True, error=ConfigError, ge=1)
         if params:                                            # the same rules as a grid file's params (types, ranges)
-            from workbench.validate import validate, CallParams
+            from workbench.validate import validate
+            from workbench.schemas import CallParams
             validate(CallParams, {n:(list(v) if isinstance(v, tuple) else v) for n,v in dict(params).items()}, 'params', error=ConfigError, assign=True)
         return cls(model or s.default_model, prompt, chunk, index, k, bool(retrieval),
                    tuple(sorted((str(n), _freeze(v)) for n,v in (params or {}).items())), embedder or s.embedder)
@@ -63,8 +65,10 @@ class RAGConfig:
 
     @property
     def hash(self)->str:
-        "A short, stable hash of the config (keys caches and result rows)."
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+        "A short, stable hash of the config (keys caches and result rows); its model's address (a `base_url`, a `model_path`) counts as the model it names (`identity.config_params`): the same model on a new port keeps the hash."
+        d = self.to_dict()
+        if any(k in d['params'] for k in ADDRESS_PARAMS): d['params'] = config_params(self.model, d['params'])
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
     def label(self)->str:
@@ -294,7 +298,7 @@ def export(self:Pipeline, path, corpus_path=None # where the app finds the corpu
     from workbench.runstore import now, git_commit
     p = self.prompt
     cp = Path(corpus_path or self.corpus.source or '')
-    from workbench.validate import SCHEMA_VERSION
+    from workbench.schemas import SCHEMA_VERSION
     doc = {'workbench_pipeline': 1, 'schema_version': SCHEMA_VERSION, 'workbench_version': workbench.__version__, 'exported': now(), 'git_commit': git_commit(),
            'config': {**self.config.to_dict(), 'hash': self.config.hash},
            'prompt': {'ref': p.ref, 'template': p.template, 'input_variables': list(p.input_variables), 'stop': list(p.stop), 'abstain': p.abstain},
@@ -310,7 +314,8 @@ def load_pipeline(path, corpus=None, # a `Corpus` to use instead of the exported
     import yaml
     from workbench.prompts import Prompt
     from workbench.data import load_corpus, read_text
-    from workbench.validate import validate, PipelineFile
+    from workbench.validate import validate
+    from workbench.schemas import PipelineFile
     path = Path(path)
     try: doc = yaml.safe_load(read_text(path))
     except yaml.YAMLError as e:
