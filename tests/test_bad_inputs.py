@@ -172,20 +172,20 @@ GRID_TEXT_CASES = [
 
 @pytest.mark.parametrize('name,spec,expected', GRID_CASES, ids=[c[0] for c in GRID_CASES])
 def test_grid_file(world, name, spec, expected):
-    from workbench.runner import load_grid
+    from workbench.grid import load_grid
     p = world.write(f'grid/{name}.yaml', spec)
     msg = refused(world, lambda: load_grid(p), ConfigError, expected)
     assert msg.startswith(str(p) + ': '), msg
 
 @pytest.mark.parametrize('name,text,expected', GRID_TEXT_CASES, ids=[c[0] for c in GRID_TEXT_CASES])
 def test_grid_file_text(world, name, text, expected):
-    from workbench.runner import load_grid
+    from workbench.grid import load_grid
     p = world.write(f'grid/{name}.yaml', text)
     msg = refused(world, lambda: load_grid(p), WorkbenchError, expected)
     assert str(p) in msg
 
 def test_grid_spec_in_python_names_where(world):
-    from workbench.runner import grid_from_spec
+    from workbench.grid import grid_from_spec
     refused(world, lambda: grid_from_spec({'ks': [0]}), ConfigError, 'grid spec: ks[0]: expected a whole number of at least 1')
     refused(world, lambda: grid_from_spec({'ks': [0]}, where='my grid'), ConfigError, 'my grid: ks[0]')
 
@@ -509,7 +509,7 @@ def _cfg(**kw):
     return lambda: RAGConfig.make(**kw)
 
 def _budget(b):
-    from workbench.runner import check_budget, Estimate
+    from workbench.estimate import check_budget, Estimate
     return lambda: check_budget(Estimate(1, 1, 1, 1, 0, 10, 10, 0.001, 1.0, {}), b)
 
 def _run_name(name=None, run_id=None):
@@ -533,8 +533,8 @@ API_CASES = [
 
 @pytest.mark.parametrize('name,make,exc,expected', API_CASES, ids=[c[0] for c in API_CASES])
 def test_python_api(world, name, make, exc, expected):
-    from workbench import pipeline, runner, runstore
-    cls = {'ConfigError': pipeline.ConfigError, 'BudgetError': runner.BudgetError, 'RunNameError': runstore.RunNameError}[exc]
+    from workbench import pipeline, estimate, runstore
+    cls = {'ConfigError': pipeline.ConfigError, 'BudgetError': estimate.BudgetError, 'RunNameError': runstore.RunNameError}[exc]
     refused(world, make(), cls, expected)
 
 # ---- the command line, in this process: exit 2, one line, no traceback ----

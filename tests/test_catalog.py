@@ -5,7 +5,8 @@ import hashlib, json, os, re, subprocess, sys
 from pathlib import Path
 import pytest
 from workbench.cli import main
-from workbench.models import get_model, load_catalog, load_speeds, speeds_path, ModelError
+from workbench.models import get_model
+from workbench.catalog import load_catalog, load_speeds, speeds_path, ModelError
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, '-m', 'workbench.cli']

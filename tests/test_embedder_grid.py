@@ -5,7 +5,8 @@ import os, sqlite3, subprocess, sys
 import pytest, yaml
 from workbench.embed import get_embedder, EmbedderError, MINILM_ID, MPNET_ID
 from workbench.data import load_sample, Corpus
-from workbench.runner import load_grid, run_grid
+from workbench.grid import load_grid
+from workbench.runner import run_grid
 from workbench.retrieval import get_store
 from workbench.testing import FakeOpenAIServer
 
@@ -76,7 +77,7 @@ def test_a_grid_of_two_embedders_chunks_once_and_embeds_once_per_embedder(tmp_pa
     assert df.groupby('label').config_hash.nunique().eq(1).all()
 
 def test_plan_refuses_an_unknown_embedder_before_building_anything(tmp_path, monkeypatch):
-    from workbench.runner import grid_from_spec
+    from workbench.grid import grid_from_spec
     from workbench.settings import WorkbenchError
     monkeypatch.setenv('WORKBENCH_STORE_DIR', str(tmp_path / 'store'))
     ev, kb = load_sample(quiet=True)

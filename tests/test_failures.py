@@ -8,7 +8,8 @@ from workbench.data import load_squad
 from workbench.failures import OUTCOMES, attribute, failure_table, failure_chart
 from workbench.pipeline import RAGConfig
 from workbench.retrieval import IndexSpec
-from workbench.runner import Grid, run_grid
+from workbench.grid import Grid
+from workbench.runner import run_grid
 from workbench.testing import closed_book_prompts
 
 MODEL, MAX_TOKENS, N, N_CLOSED = 'local:gemma3-270m', 24, 24, 8

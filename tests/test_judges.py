@@ -7,7 +7,7 @@ import pytest
 import pandas as pd
 from workbench.data import load_sample, Sample, EvalSet
 from workbench.calls import CallRunner, Limits
-from workbench.models import LlamaServer
+from workbench.servers import LlamaServer
 from workbench.prompts import PromptStore
 from workbench.judges import RubricJudge, Rubric, CORRECTNESS, judge_prompt, parse_judgment, JudgeError
 from workbench.ragas_adapter import ragas_evaluate, ragas_wide, RAGAS_METRICS
@@ -128,7 +128,8 @@ def test_bad_input_gives_clear_errors(data):
         RubricJudge(Rubric('v', 'Right?', ['no', 'yes']), 'local:gemma3-270m').as_metric()
 
 # ---- human ratings on a real run ----
-from workbench.runner import Grid, run_grid
+from workbench.grid import Grid
+from workbench.runner import run_grid
 from workbench.pipeline import RAGConfig
 from workbench.testing import FakeOpenAIServer
 from workbench.ratings import RatingStore, RatingError, join_ratings, agreement, promote, export_finetune

@@ -2,8 +2,9 @@
 (pointed at that server), and the errors users see. Keys never leak."""
 import asyncio, logging, os, socket
 import pytest
-from workbench.models import (get_model, LlamaServer, Catalog, load_catalog, ModelUnavailableError, UnknownModelError,
-                              ModelError, free_port)
+from workbench.models import get_model, ModelUnavailableError
+from workbench.catalog import Catalog, load_catalog, UnknownModelError, ModelError
+from workbench.servers import LlamaServer, free_port
 from workbench.settings import MissingSecretError
 from workbench.data import load_sample
 from workbench.prompts import PromptStore

@@ -23,7 +23,8 @@ BM25 = dict(index=dict(kind='bm25'), params=dict(max_tokens=24))
 @pytest.fixture(scope='module')
 def grid_run(env):
     "A small grid run (2 prompts x 2 k on 3 questions) in the test store."
-    from workbench.runner import Grid, run_grid
+    from workbench.grid import Grid
+    from workbench.runner import run_grid
     from workbench.retrieval import IndexSpec
     ev, kb, prompts = env
     grid = Grid.axes(prompts=['qa-terse', 'qa-cited'], indexes=[IndexSpec(kind='bm25')], ks=[1, 2], params=dict(max_tokens=24))
@@ -255,7 +256,8 @@ def test_playground_edit_goes_to_compare_grid_and_export_without_a_save(env, tmp
     "An edited, never saved prompt sent on from the Playground: saved once as name@version of the edited text, and used by each hand-off."
     import yaml
     from workbench.ui import Playground, GridExplorer
-    from workbench.runner import Grid, run_grid
+    from workbench.grid import Grid
+    from workbench.runner import run_grid
     from workbench.pipeline import load_pipeline
     ev, kb, prompts = env
     pg = Playground(ev, kb, prompts, config=BM25)
