@@ -20,7 +20,7 @@ SQUAD = REPO.parent / 'shared' / 'datasets' / 'squad2-dev' / 'squad2-dev-3articl
 from workbench.testing import closed_book_prompts, synthetic_evalset
 
 def fake_grid(url):
-    from workbench.runner import Grid
+    from workbench.grid import Grid
     from workbench.pipeline import RAGConfig
     return Grid([RAGConfig.make('openai-compatible:fake', p, retrieval=False, params=dict(base_url=url, max_tokens=8)) for p in ('closed', 'closed2')])
 
@@ -88,7 +88,8 @@ def bench_rss(tmp):
 
 def bench_embedded(tmp, n):
     from workbench.data import load_squad
-    from workbench.runner import Grid, run_grid
+    from workbench.grid import Grid
+    from workbench.runner import run_grid
     from workbench.chunking import ChunkSpec
     from workbench.models import get_model
     os.environ['WORKBENCH_STORE_DIR'] = str(tmp / 'store-4')

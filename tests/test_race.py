@@ -1,9 +1,10 @@
 """Racing (workbench.race) against a scripted loopback server with planted accuracies: a clear winner, two tied leaders,
-all equal (the false-elimination rate, measured on planted scores), resume after an interruption, bad inputs."""
-import hashlib, json, re, threading
+all equal (the false-elimination rate, measured on planted scores), resume after an interruption, bad inputs; then the race
+in the report and on the command line (fake server): the report's race numbers are the run store's, one config, bad flags."""
+import hashlib, json, os, re, subprocess, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
-import pytest
+import pytest, yaml
 from workbench.race import race, simulate, RaceError, race_record
 import workbench.race as wr
 
@@ -43,7 +44,7 @@ def env(tmp_path_factory):
 
 def grid_of(env, *names):
     from workbench.pipeline import RAGConfig
-    from workbench.runner import Grid
+    from workbench.grid import Grid
     return Grid([RAGConfig.make('openai-compatible:planted', n, retrieval=False, params=dict(base_url=env['url'], max_tokens=4)) for n in names])
 
 def run(env, grid, db, **kw):
@@ -128,3 +129,131 @@ def test_one_config_is_a_normal_run(env, capsys):
                cache=False, progress=True)
     assert 'racing is off for one config: a normal run' in capsys.readouterr().err
     assert res.calls['race_rows'] == N and len(res.to_pandas()) == N and res.eliminations.empty and res.decision.n_configs == 1
+
+# --- the race in the report and on the command line (fake OpenAI-compatible server: noisy seeded answers) ---------------
+CLI = [sys.executable, '-m', 'workbench.cli']
+PATTERN = r'item \d+(?=\? ANSWER)'       # the fake server answers right (sometimes) when the prompt shows the question this way
+
+@pytest.fixture(scope='module')
+def world(tmp_path_factory):
+    "An evaluation set of 60 questions, a corpus, two prompts ('names' can be answered, 'blind' cannot), the fake server, grid files."
+    from workbench.testing import FakeOpenAIServer
+    tmp = tmp_path_factory.mktemp('race-report')
+    (tmp/'p').mkdir(); (tmp/'kb').mkdir(); (tmp/'kb'/'doc.md').write_text('Nothing relevant here.\n')
+    (tmp/'p'/'names.yaml').write_text('name: names\ntask: qa\ntemplate: "{question} ANSWER:"\ninput_variables: [question]\n')
+    (tmp/'p'/'blind.yaml').write_text('name: blind\ntask: qa\ntemplate: "Say something. {question}"\ninput_variables: [question]\n')
+    (tmp/'ev.jsonl').write_text(''.join(json.dumps({'id': f'q{i:02d}', 'question': f'What is item {i}?', 'answer': f'item {i}'}) + '\n' for i in range(60)))
+    env = {**os.environ, 'WORKBENCH_STORE_DIR': str(tmp/'store'), 'WORKBENCH_PROMPTS_DIR': str(tmp/'p')}
+    with FakeOpenAIServer(latency=0.0, answer_pattern=PATTERN) as srv:
+        cfg = lambda p, s: dict(model='openai-compatible:fake', prompt=p, retrieval=False, params=dict(base_url=srv.base_url, max_tokens=8, seed=s))
+        (tmp/'grid.yaml').write_text(yaml.safe_dump({'configs': [cfg('names', 1), cfg('names', 2), cfg('blind', 1)]}))
+        (tmp/'one.yaml').write_text(yaml.safe_dump({'configs': [cfg('names', 1)]}))
+        (tmp/'params.yaml').write_text(yaml.safe_dump(dict(evalset=str(tmp/'ev.jsonl'), corpus=str(tmp/'kb'), grid_spec=str(tmp/'grid.yaml'),
+                                                           metrics=['em', 'f1'], primary_metric='f1', title='Race report', progress='off')))
+        yield dict(tmp=tmp, env=env, srv=srv)
+
+def cli_run(world, *argv, timeout=600):
+    return subprocess.run(CLI + list(argv), env=world['env'], capture_output=True, text=True, timeout=timeout)
+
+@pytest.fixture(scope='module')
+def race_report(world):
+    "`workbench report` with racing (the report's default) and a round size from the command line."
+    tmp = world['tmp']
+    p = cli_run(world, 'report', '--params', str(tmp/'params.yaml'), '--round-size', '10', '--output-dir', str(tmp/'out'))
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p, json.loads((tmp/'out'/'summary.json').read_text()), (tmp/'out'/'report.html').read_text()
+
+def test_report_race_numbers_are_the_numbers_the_race_decided_with(world, race_report):
+    from workbench.runstore import RunStore
+    from workbench.runner import results
+    from workbench.race import race_record, exit_table, decide_race, race_line
+    p, s, html = race_report
+    store = RunStore(world['tmp']/'store'/'runs.sqlite')
+    run_id, rec, stats = s['run_id'], race_record(s['run_id'], store), store.get_run(s['run_id'])['stats']
+    r = s['race']
+    assert r['round_size'] == rec['round_size'] == 10 and r['survivors'] == rec['alive'] and r['stop'] == rec['stop']
+    assert r['calls'] == stats['race'] and r['calls']['configs'] == 3 and r['calls']['full_calls'] == 3 * 60
+    df = results(run_id, store)
+    assert r['calls']['race_rows'] == len(df) and r['calls']['race_calls'] == df['call_key'].nunique() < 3 * 60 and r['calls']['saved'] > 0
+    # when and why each config left: the report's table is the run store's record
+    stored = exit_table(rec['eliminations'], {h: l for h, l in zip(df.config_hash, df.label)})
+    assert len(r['exits']) == len(stored) == 1 and [e['config'] for e in r['exits']] == list(stored['config']) and 'blind' in stored['config'][0]
+    for got, want in zip(r['exits'], stored.to_dict('records')):
+        assert (got['round'], got['questions'], got['leader']) == (want['round'], want['questions'], want['leader'])
+        assert got['diff'] == pytest.approx(want['diff']) and got['p_adjusted'] == pytest.approx(want['p_adjusted']) and got['p_adjusted'] < got['level']
+        assert got['questions'] == 10 * got['round']
+    # the winner and the verdict: the one winner function over the survivors' rows
+    dec = decide_race(df, rec['alive'], 'f1', alpha=0.05, seed=0)
+    assert s['winner']['config_hash'] == r['winner'] == dec.leader and s['decision']['text'] == dec.text
+    from workbench.reports import reference_from_run
+    assert reference_from_run(run_id, 'f1', store).config_hash == dec.leader          # the gate and `workbench export`: the same winner
+    assert s['leaderboard'][0]['config_hash'] == dec.leader and s['leaderboard'][-1]['left'] == min(e['round'] for e in r['exits'])
+    # what the page and the terminal show
+    for text in ('The race', 'Race: running mean', 'left in round', 'questions', 'p_adjusted', f"{r['exits'][0]['p_adjusted']:.3g}", 'calls from the cache'):
+        assert text in html, text
+    line = race_line(stats['race'], stats['wall_s'])
+    assert line.split(', ')[0] in html and line.split(', ')[0] in p.stdout, (line, p.stdout)
+    assert re.search(r'^race: \d+/180 calls \(\d+% saved\), \d+ s$', p.stdout, re.M), p.stdout
+
+def test_report_estimate_against_actual(race_report):
+    p, s, html = race_report
+    c = s['race']['calls']
+    assert s['actual']['calls'] == c['paid'] and c['paid'] + c['cache_hits'] == c['race_calls']      # every call of the race: paid once or cached
+    assert s['estimate']['unique_calls'] == 180 and s['estimate']['race']['configs'] == 3 and s['estimate']['race']['round_size'] == 10
+    for text in ('worst', 'ratio', 'model calls', 'expected case of the race'): assert text in html, text
+
+def test_report_one_config_races_nothing_and_says_so(world):
+    tmp = world['tmp']
+    p = cli_run(world, 'report', '--params', str(tmp/'params.yaml'), '-p', f'grid_spec="{tmp/"one.yaml"}"', '-p', 'sample_n=12', '--output-dir', str(tmp/'one'))
+    assert p.returncode == 0, p.stderr[-3000:]
+    s, html = json.loads((tmp/'one'/'summary.json').read_text()), (tmp/'one'/'report.html').read_text()
+    assert s['race'] is None and 'Racing is off: the grid has one config' in html and len(s['leaderboard']) == 1 and 'race:' not in p.stdout
+
+@pytest.mark.parametrize('params,msg', [
+    (dict(race_round_size=1), 'report parameter race_round_size=1: expected a whole number of at least 2'),
+    (dict(race_round_size=61), 'report parameter race_round_size=61: expected at most the 60 questions of the evaluation set'),
+    (dict(race_alpha=1.5), ('race_alpha', 'expected a finite number between 0 and 1 (exclusive)')),
+    (dict(race_alpha=0), ('race_alpha', 'between 0 and 1')),
+    (dict(primary_metric='rouge_l'), "primary_metric='rouge_l' is not among the metrics"),
+    (dict(adaptive='yes'), "report parameter adaptive='yes': expected bool"),
+])
+def test_report_bad_race_parameters_fail_before_any_call(world, tmp_path, monkeypatch, params, msg):
+    from workbench.reports import run_report, ReportError
+    monkeypatch.setenv('WORKBENCH_STORE_DIR', str(tmp_path/'store'))
+    base = yaml.safe_load((world['tmp']/'params.yaml').read_text())
+    with pytest.raises(ReportError) as e: run_report({**base, **params}, output_dir=tmp_path/'out')
+    assert all(m in str(e.value) for m in ([msg] if isinstance(msg, str) else msg)) and '\n' not in str(e.value), str(e.value)
+    assert not (tmp_path/'store'/'runs.sqlite').exists() and not (tmp_path/'out').exists()
+
+@pytest.mark.parametrize('argv,msg', [
+    (['--round-size', '1'], "workbench run: error: argument --round-size: expected a whole number of at least 2, got '1'"),
+    (['--race-alpha', '1.5'], "workbench run: error: argument --race-alpha: expected a finite number between 0 and 1 (exclusive), got '1.5'"),
+    (['--round-size', '61'], "workbench run: error: --round-size=61: expected at most the 60 questions of the evaluation set"),
+    (['--adaptive', '--primary', 'em', '--metrics', 'f1'], "workbench run: error: --primary 'em' is not among the --metrics; choices: f1"),
+    (['--no-adaptive', '--round-size', '10'], "workbench run: error: --round-size: racing is off (--no-adaptive); drop one of them"),
+])
+def test_cli_bad_race_flags_are_one_line(world, tmp_path, monkeypatch, capsys, argv, msg):
+    from workbench.cli import main
+    monkeypatch.setenv('WORKBENCH_STORE_DIR', str(tmp_path/'store'))
+    rc = main(['run', '--grid', str(world['tmp']/'grid.yaml'), '--evalset', str(world['tmp']/'ev.jsonl'), '--corpus', str(world['tmp']/'kb'), *argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith(msg) and err.count('\n') == 1, err
+    assert not (tmp_path/'store'/'runs.sqlite').exists()
+
+def test_cli_run_races_and_prints_calls_against_the_full_grid(world):
+    from workbench.runstore import RunStore
+    from workbench.race import race_record
+    p = cli_run(world, 'run', '--grid', str(world['tmp']/'grid.yaml'), '--evalset', str(world['tmp']/'ev.jsonl'), '--corpus', str(world['tmp']/'kb'),
+                '--metrics', 'em,f1', '--round-size', '10', '--race-alpha', '0.05', '--name', 'cli-race')
+    assert p.returncode == 0, p.stderr[-3000:]
+    store = RunStore(world['tmp']/'store'/'runs.sqlite')
+    runs = store.runs().set_index('name')
+    run_id = runs.loc['cli-race', 'run_id']
+    c, rec = store.get_run(run_id)['stats']['race'], race_record(run_id, store)
+    assert f"race: {c['race_calls']}/{c['full_calls']} calls ({c['saved']:.0%} saved), " in p.stdout and rec['round_size'] == 10
+    assert 'left in round' in p.stdout and 'survived' in p.stdout
+    off = cli_run(world, 'run', '--grid', str(world['tmp']/'grid.yaml'), '--evalset', str(world['tmp']/'ev.jsonl'), '--corpus', str(world['tmp']/'kb'),
+                  '--metrics', 'em,f1', '--name', 'cli-full')
+    assert off.returncode == 0 and 'race:' not in off.stdout and 'left in round' not in off.stdout, off.stderr[-2000:]
+    from workbench.race import race_survivors
+    assert race_survivors(store.runs().set_index('name').loc['cli-full', 'run_id'], store) is None and race_survivors(run_id, store) == rec['alive']

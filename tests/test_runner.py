@@ -4,12 +4,15 @@ import json, os, signal, subprocess, sys, textwrap, time
 import pytest
 from workbench.data import EvalSet, load_sample
 from workbench.pipeline import RAGConfig, Pipeline, load_pipeline, ConfigError
-from workbench.runner import Grid, run_grid, results, BudgetError
+from workbench.grid import Grid
+from workbench.estimate import BudgetError
+from workbench.runner import run_grid, results
 from workbench.runstore import RunStore, RunNotFoundError
 from workbench.calls import Limits, ResponseCache
 from workbench.prompts import PromptStore
 from workbench.testing import FakeOpenAIServer, fake_answer, closed_book_prompts, synthetic_evalset
-from workbench.models import LlamaServer, UnknownModelError
+from workbench.servers import LlamaServer
+from workbench.catalog import UnknownModelError
 from workbench.chunking import ChunkSpec
 
 @pytest.fixture
@@ -53,7 +56,8 @@ RUNNER_SCRIPT = textwrap.dedent('''
     import sys, json
     from workbench.testing import synthetic_evalset
     from workbench.pipeline import RAGConfig
-    from workbench.runner import Grid, run_grid
+    from workbench.grid import Grid
+    from workbench.runner import run_grid
     from workbench.prompts import PromptStore
     from workbench.calls import Limits
     url, pdir, n, resume = sys.argv[1], sys.argv[2], int(sys.argv[3]), (sys.argv[4] if len(sys.argv) > 4 else None)

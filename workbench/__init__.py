@@ -12,10 +12,10 @@ API = {
     'get_settings': 'settings', 'load_evalset': 'data', 'load_corpus': 'data', 'load_squad': 'data', 'load_sample': 'data',
     'EvalSet': 'data', 'Corpus': 'data',
     # models, prompts, retrieval, pipeline
-    'get_model': 'models', 'Catalog': 'models', 'PromptStore': 'prompts', 'ChunkSpec': 'chunking', 'IndexSpec': 'retrieval',
+    'get_model': 'models', 'Catalog': 'catalog', 'PromptStore': 'prompts', 'ChunkSpec': 'chunking', 'IndexSpec': 'retrieval',
     'retrieval_sweep': 'retrieval', 'RAGConfig': 'pipeline', 'Pipeline': 'pipeline', 'load_pipeline': 'pipeline',
     # running grids
-    'Grid': 'runner', 'load_grid': 'runner', 'run_grid': 'runner', 'results': 'runner', 'RunStore': 'runstore',
+    'Grid': 'grid', 'load_grid': 'grid', 'run_grid': 'runner', 'results': 'runner', 'RunStore': 'runstore',
     # evidence
     'score_results': 'metrics', 'paired_test': 'stats', 'leaderboard': 'analysis', 'winner': 'analysis', 'decide': 'analysis',
     'significance_table': 'analysis', 'failure_table': 'failures', 'RubricJudge': 'judges', 'RatingStore': 'ratings',

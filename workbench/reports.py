@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['REPORT_NOTEBOOK', 'PROGRESS', 'OFFLINE_TEMPLATE', 'ReportError', 'repo_path', 'report_parameters', 'check_parameters',
-           'report_grid', 'load_inputs', 'check_output_dir', 'check_inputs', 'show', 'export_html',
-           'external_references', 'write_outputs', 'Reference', 'reference_from_results', 'reference_from_run',
-           'load_reference', 'GateResult', 'gate', 'ReportResult', 'run_report', 'run_reports']
+           'report_grid', 'load_inputs', 'check_output_dir', 'check_inputs', 'check_race_parameters', 'show',
+           'export_html', 'external_references', 'write_outputs', 'Reference', 'reference_from_results',
+           'reference_from_run', 'load_reference', 'GateResult', 'gate', 'ReportResult', 'run_report', 'run_reports']
 
 # %% ../nbs/11_reports.ipynb #9362bbce
 import json, os, shutil, tempfile, time, uuid, difflib
@@ -53,7 +53,8 @@ def _type_ok(v, default)->bool:
 
 def check_parameters(params:dict, notebook=None)->dict:
     "`params` merged over the notebook's defaults; unknown names, wrong types and values out of range are a `ReportError`."
-    from workbench.validate import ReportParams, validate, show
+    from workbench.validate import validate, show
+    from workbench.schemas import ReportParams
     nb = Path(notebook or REPORT_NOTEBOOK)
     defaults = report_parameters(nb)
     if missing := [k for k,f in ReportParams.model_fields.items() if f.is_required() and k not in defaults]:
@@ -73,7 +74,7 @@ def check_parameters(params:dict, notebook=None)->dict:
 # %% ../nbs/11_reports.ipynb #9f5e6ffc
 def report_grid(p:dict):
     "The `Grid` the parameters describe: `grid_spec` file if given, else the axes."
-    from workbench.runner import Grid, load_grid
+    from workbench.grid import Grid, load_grid
     from workbench.chunking import ChunkSpec
     if p.get('grid_spec'): return load_grid(repo_path(p['grid_spec']))
     if not p['chunk_sizes']: raise ReportError("report parameter chunk_sizes is empty")
@@ -82,7 +83,7 @@ def report_grid(p:dict):
 
 def _report_params(p:dict, model:str)->dict:
     "The generation parameters of `model`'s configs: `max_tokens`, and `repeat_penalty` (unless 1.0) where the model takes it."
-    from workbench.models import load_catalog, _interface
+    from workbench.catalog import load_catalog, _interface
     rp, cat = p.get('repeat_penalty', 1.0), load_catalog()
     takes = rp != 1.0 and ('repeat_penalty' in cat.get(model).gen_params if model in cat else _interface(model.split(':')[0]) in ('local', 'openai-compatible'))
     return dict(max_tokens=p['max_tokens'], **({'repeat_penalty': rp} if takes else {}))
@@ -125,8 +126,16 @@ def check_inputs(p:dict):
         if len(axes) != 2: raise ReportError(f"report parameter heatmap_axes={axes!r}: expected two grid axes (or [] to pick them)")
         try: check_axes(grid.to_pandas(), axes)
         except WorkbenchError as e: raise ReportError(f"report parameter {e}") from None
+    if p.get('adaptive') and (len(ev) >= 2 or p.get('race_round_size')): check_race_parameters(p, len(ev), names)   # one question: nothing to race
     if p.get('baseline'): load_reference(p['baseline'])
     return ev, kb, grid
+
+def check_race_parameters(p:dict, n_questions:int, metric_names:list):
+    "Racing parameters against the evaluation set: round size from 2 to the question count (0: the default), alpha in (0, 1), the primary metric measured."
+    from workbench.race import check_race, RaceError
+    try: check_race(n_questions, p.get('race_round_size') or None, p.get('race_alpha', 0.05), p['primary_metric'], metric_names,
+                    names=dict(round_size='report parameter race_round_size', alpha='report parameter race_alpha', metric='report parameter primary_metric'))
+    except RaceError as e: raise ReportError(str(e)) from None
 
 # %% ../nbs/11_reports.ipynb #3a10548b
 _PLOTLYJS_SENT = [False]
@@ -204,9 +213,12 @@ def reference_from_results(df, metric:str='f1', lb=None, name:str='results')->Re
     return Reference(name, best, w.label.iloc[0], {r['sample_id']:{m:_num(r[m]) for m in mcols} for r in w.to_dict('records')})
 
 def reference_from_run(run_id:str, metric:str='f1', store=None)->Reference:
-    "The winner of run `run_id` on `metric` (the same `analysis.winner` the report names), with its per-sample scores."
+    "The winner of run `run_id` on `metric` (the same `analysis.winner` the report names; a race's: among its survivors), with its per-sample scores."
     from workbench.runner import results
-    return reference_from_results(results(run_id, store), metric, name=f"run {run_id}")
+    from workbench.race import race_survivors
+    df = results(run_id, store)
+    if (keep := race_survivors(run_id, store)) is not None: df = df[df['config_hash'].isin(keep)]
+    return reference_from_results(df, metric, name=f"run {run_id}")
 
 def _num(v): return None if v is None or v != v else float(v)
 def _metric_names():
@@ -237,14 +249,16 @@ class GateResult:
 
 def _gate_values(ref:Reference, metric:str)->dict:
     "`ref`'s scores on `metric`, checked: each a finite number or null (a summary edited by hand may hold anything)."
-    from workbench.validate import validate, SummaryScores
+    from workbench.validate import validate
+    from workbench.schemas import SummaryScores
     validate(SummaryScores, {'winner': {'config_hash': ref.config_hash, 'label': ref.label, 'scores': ref.scores}}, ref.name, ReportError)
     return ref.values(metric)
 
 def gate(baseline, current, metric:str='f1', max_drop:float=0.02, alpha:float=0.05, n_boot:int=5000, seed:int=0)->GateResult:
     "Compare the current winner with the baseline winner on `metric`; fail on a significant drop above `max_drop`."
     from workbench.stats import paired_test
-    from workbench.validate import validate, GateParams
+    from workbench.validate import validate
+    from workbench.schemas import GateParams
     validate(GateParams, dict(metric=metric, max_drop=max_drop, alpha=alpha, n_boot=n_boot, seed=seed), 'gate parameter', ReportError, assign=True)
     b, c = load_reference(baseline, metric), load_reference(current, metric)
     bv, cv = _gate_values(b, metric), _gate_values(c, metric)
