@@ -220,7 +220,8 @@ async def arun_grid(grid:Grid, evalset, corpus=None, metrics=DEFAULT_METRICS, li
     "Run `grid` on `evalset` (async form of `run_grid`)."
     if (opts := race_options(adaptive)) is not None:
         return await _arun_race(opts, grid, evalset, corpus, metrics, limits, budget, name, resume, store, cache, prompts, index_store, progress, executor, max_rows)
-    run = await astart_run(grid, evalset, corpus, metrics, limits, budget, name, resume, executor, store, cache, prompts, index_store, progress, calibrate=calibrate)
+    run = await astart_run(grid, evalset, corpus, metrics, limits, budget, name, resume, executor, store, cache, prompts, index_store, progress,
+                           calibrate=calibrate and max_rows is None)   # a capped run pays no timing calls outside its rows
     try:
         await arun_tasks(run, max_rows=max_rows)
         return run.finish()
