@@ -11,7 +11,7 @@
 
 Usage: .venv/bin/python benchmarks/runner.py [--only 1,2,3,4] [--squad-n 200] [--repeat 3]
 """
-import argparse, asyncio, json, os, resource, statistics, subprocess, sys, tempfile, time
+import argparse, asyncio, json, os, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,7 +61,7 @@ def bench_concurrency(tmp, repeat=3):
     print(f"   {md['warm']:.2f} s = {100*md['warm']/md['cold']:.1f}% of the cold run   (target <= 3%)")
 
 RSS_CHILD = r'''
-import json, os, resource, sys, time
+import json, os, sys, time
 sys.path.insert(0, sys.argv[3])
 from runner import fake_grid
 from workbench.testing import closed_book_prompts, synthetic_evalset
@@ -72,7 +72,7 @@ prompts, ev = closed_book_prompts(Path(sys.argv[2]) / 'prompts'), synthetic_eval
 t = time.perf_counter()
 res = run_grid(fake_grid(sys.argv[1]), ev, prompts=prompts, limits=Limits(concurrency=64), progress=False)
 df = res.to_pandas()
-print(json.dumps(dict(rows=len(df), seconds=time.perf_counter() - t, maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))
+print(json.dumps(dict(rows=len(df), seconds=time.perf_counter() - t, maxrss_kb=next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')))))
 '''
 
 def bench_rss(tmp):

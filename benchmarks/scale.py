@@ -14,7 +14,7 @@ for size n (untimed, imports warmed) and returns the zero-argument call that is 
     .venv/bin/python benchmarks/scale.py --stages leaderboard,decide --sizes 1000,10000 --repeat 1
     .venv/bin/python benchmarks/scale.py --list                       # the stages, their sizes and goals
 """
-import argparse, json, math, os, resource, statistics, subprocess, sys, time
+import argparse, json, math, os, statistics, subprocess, sys, time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -100,6 +100,11 @@ def _rss_mb()->float:
     "Current resident set size of this process, MB."
     with open('/proc/self/statm') as f: return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
 
+def _peak_mb()->float:
+    """This process's peak resident set (VmHWM), MB. Not `ru_maxrss`: Linux carries that over exec from the forked parent,
+    so a child of a 2 GB pytest process would report 2 GB before doing anything."""
+    with open('/proc/self/status') as f: return next(int(l.split()[1]) for l in f if l.startswith('VmHWM:')) / 1024
+
 def child(name:str, n:int)->dict:
     "Run stage `name` at size n in this process: setup, then the timed call; wall seconds and RSS figures."
     import numpy, pandas   # noqa: F401  (the baseline includes the libraries every stage uses)
@@ -107,7 +112,7 @@ def child(name:str, n:int)->dict:
     t0 = time.perf_counter(); run = STAGES[name].setup(n); setup_s = time.perf_counter() - t0
     before = _rss_mb()
     t0 = time.perf_counter(); run(); wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_mb()
     return dict(stage=name, n=n, seconds=wall, setup_s=setup_s, base_mb=base, input_mb=before - base, peak_mb=peak)
 
 def measure(name:str, n:int, timeout:float)->dict:

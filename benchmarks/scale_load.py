@@ -1,5 +1,5 @@
 """Loading evaluation sets at growing sizes: `load_evalset` on 1k / 10k / 100k / 1M synthetic questions per format,
-each load in its own subprocess (so its peak RSS is that size's), wall time and peak RSS (`resource.getrusage` in the
+each load in its own subprocess (so its peak RSS is that size's), wall time and peak RSS (VmHWM in the
 child), and the fitted log-log growth exponent of time and of memory over the child's baseline.
 
     .venv/bin/python benchmarks/scale_load.py                                   # jsonl and csv, all sizes
@@ -9,7 +9,7 @@ child), and the fitted log-log growth exponent of time and of memory over the ch
 Goals: time and memory grow at most like n^1.1 (fitted from 10k on), and the largest size stays well under the
 1.2 GB per million questions that loading took when the whole file and every record were held at once.
 """
-import argparse, json, math, os, resource, subprocess, sys, tempfile, time
+import argparse, json, math, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
@@ -43,16 +43,21 @@ def write(fmt:str, n:int, path:Path)->Path:
     else: raise SystemExit(f"unknown format {fmt!r}: expected jsonl, csv or parquet")
     return path
 
+def _peak_mb()->float:
+    """This process's peak resident set (VmHWM), MB. Not `ru_maxrss`: Linux carries that over exec from the forked parent,
+    so a child of a 2 GB pytest process would report 2 GB before doing anything."""
+    with open('/proc/self/status') as f: return next(int(l.split()[1]) for l in f if l.startswith('VmHWM:')) / 1024
+
 def child(path:str)->dict:
     "Load `path` once in this process: wall time, peak RSS, the baseline RSS after imports, and what was loaded."
     from workbench.data import load_evalset
     import workbench.records  # noqa: F401  (the loader's own imports, warmed below)
     if path.endswith('.parquet'): import pandas, pyarrow.parquet  # noqa: F401  (a fixed cost, not a growth)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = _peak_mb()
     t = time.perf_counter()
     ev = load_evalset(path, quiet=True)
     wall = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_mb()
     return dict(wall_s=wall, peak_mb=peak, base_mb=base, n_loaded=len(ev), fingerprint=ev.fingerprint)
 
 def measure(path:Path, timeout:float)->dict:

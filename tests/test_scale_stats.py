@@ -19,6 +19,14 @@ def test_stage_over_200k_rows_adds_little_memory_to_its_input(stage):
     added = r['peak_mb'] - r['base_mb'] - r['input_mb']          # what the call allocated over the results table it was given
     assert added < 150, r
 
+def test_child_peak_is_its_own_not_the_forking_parents():
+    "CI ran the test above from a 2 GB pytest process and saw 2 GB of peak: Linux keeps `ru_maxrss` over fork and exec."
+    ballast = np.ones(100 * 2**20)                               # 800 MB resident in this (parent) process
+    p = subprocess.run([sys.executable, str(SCALE), '--child', 'leaderboard', '1000'], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    assert r['peak_mb'] < ballast.nbytes / 2**20 / 2, r
+
 @pytest.mark.parametrize('n', [10, 30, 200, 1000])
 @pytest.mark.parametrize('method', ['BCa', 'percentile'])
 def test_bootstrap_intervals_equal_scipys_for_the_same_seed(n, method):
