@@ -77,12 +77,12 @@ def test_adaptive_runs_a_race(planted):
     p = planted
     res = run_grid(p['grid'], p['ev'], prompts=p['prompts'], progress=False, adaptive={'round_size': 10, 'alpha': 0.05})
     assert res.race is not None and res.race.stop == 'one config left' and res.race.calls['saved'] > 0.3
-    assert res.estimate.race['saved'] > 0 and res.estimate.race['basis'].startswith('assumed')   # no earlier race in this store
-    assert res.estimate.race['calls'] < res.estimate.calls_to_make                                # expected case below the worst case
+    assert res.estimate.race['saved'] == 0 and res.estimate.race['basis'].startswith('no earlier race')   # no saving assumed
     assert res.actual['calls'] == res.race.calls['paid'] < res.estimate.calls_to_make
     assert res.to_pandas().config_hash.nunique() == 3                                             # every config answered round 1
     again = run_grid(Grid(list(p['grid'])[:2]), p['ev'], prompts=p['prompts'], progress=False, adaptive=True, cache=False)
     assert again.estimate.race['basis'].startswith('the median saving of')   # an earlier race in the store (any number of configs)
+    assert again.estimate.race['saved'] > 0.3 and again.estimate.race['calls'] < again.estimate.calls_to_make   # expected case below the worst
 
 @pytest.mark.parametrize('adaptive,err,msg', [
     ({'round_size': 1}, RaceError, 'round_size=1: expected a whole number of at least 2'),

@@ -186,7 +186,7 @@ def race_expectation(est:Estimate, n_configs:int, n_questions:int, round_size:in
     cap = (k - 1)*(n - r)/(k*n) if k > 1 and n else 0.0       # every config answers the whole first round
     if seen := earlier_savings(store, k):
         saved, basis = statistics.median(seen), f"the median saving of {len(seen)} earlier race{'s'[:len(seen)>1]} in this run store"
-    else: saved, basis = (k - 1)/(2*k) if k > 1 else 0.0, "assumed: the winner's rivals leave halfway through the questions on average (no earlier race in this run store)"
+    else: saved, basis = 0.0, "no earlier race in this run store: no saving assumed (the worst case)"
     saved = max(0.0, min(saved, cap))
     keep = 1 - saved
     return dict(saved=saved, basis=basis, seconds=est.seconds*keep, calls=round(est.calls_to_make*keep), cost_usd=est.expected_cost_usd*keep,
