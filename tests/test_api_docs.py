@@ -33,7 +33,7 @@ def undocumented(modname:str)->list:
     "`name(param)` for each public parameter without a docment."
     from fastcore.docments import docments
     return [f"{n}({p})" for n, o in public_callables(modname)
-            for p, doc in docments(o).items() if p not in ('self', 'cls', 'return') and not doc]
+            for p, doc in docments(o, args_kwargs=True).items() if p not in ('self', 'cls', 'return') and not doc]
 
 def long_positional_calls(modname:str)->list:
     "`file:line callee(N positional)` for each call in the module's source with more than MAX_POSITIONAL positional arguments."

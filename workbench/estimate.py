@@ -30,12 +30,15 @@ class Speed:
     completions:dict=field(default_factory=dict)  # str(max_tokens) -> mean completion tokens measured at that budget; 'all': at any
     n:int=0                         # measured calls behind it
     efficiency:float=1.0            # share of the workers' time earlier runs spent in calls (the rest: the runner's own work, waits)
-    def completion(self, max_tokens:int)->float:
+    def completion(self, max_tokens:int # the call's completion budget (its `max_tokens`)
+                  )->float:
         "Completion tokens to expect of a call allowed `max_tokens`: as measured at that budget, else at any (capped), else the budget."
         if str(max_tokens) in self.completions: return float(self.completions[str(max_tokens)])   # servers may not honour the budget exactly
         c = self.completions.get('all')
         return float(max_tokens) if c is None else min(float(c), float(max_tokens))
-    def seconds(self, prompt_tokens:int, max_tokens:int)->float:
+    def seconds(self, prompt_tokens:int, # tokens in the call's prompt
+                max_tokens:int,          # the call's completion budget; the tokens expected come from `completion`
+               )->float:
         "Seconds one call should take."
         per = lambda tps: 1/tps if tps else 0.0
         return self.overhead_s + prompt_tokens*per(self.prompt_tps) + self.completion(max_tokens)*per(self.gen_tps)
@@ -46,7 +49,12 @@ def _completions(ct:list, budgets:list)->dict:
     for c, m in zip(ct, budgets): by.setdefault(str(m), []).append(c)
     return {**{m: statistics.fmean(v) for m, v in by.items() if len(v) >= MIN_CALLS and m != 'None'}, 'all': statistics.fmean(ct)}
 
-def fit_speed(latency:list, prompt_tokens:list, completion_tokens:list, budgets:list, source:str='runs')->Speed:
+def fit_speed(latency:list,           # seconds each measured call took
+              prompt_tokens:list,     # prompt tokens of each call
+              completion_tokens:list, # completion tokens each call produced
+              budgets:list,           # each call's `max_tokens` (None when it set none): completion lengths are kept per budget
+              source:str='runs',      # where the calls come from, recorded as `Speed.source`
+             )->Speed:
     "A `Speed` fitted to measured calls: non-negative least squares of latency on (1, prompt tokens, completion tokens)."
     import numpy as np
     from scipy.optimize import nnls
@@ -55,29 +63,25 @@ def fit_speed(latency:list, prompt_tokens:list, completion_tokens:list, budgets:
     scale = np.maximum(X.max(0), 1)                               # columns on one scale: nnls is then well conditioned
     (o, a, b), _ = nnls(X/scale, y)
     a, b = a/scale[1], b/scale[2]
-    return Speed(source, float(o), 1/a if a > 0 else None, 1/b if b > 0 else None, _completions(list(completion_tokens), budgets), len(y))
+    return Speed(source, overhead_s=float(o), prompt_tps=1/a if a > 0 else None, gen_tps=1/b if b > 0 else None,
+                 completions=_completions(list(completion_tokens), budgets), n=len(y))
 
 def _history(store:RunStore, model_id:str, n:int=HISTORY)->list[tuple]:
     "(latency s, prompt tokens, completion tokens, max_tokens) of the newest `n` uncached calls of `model_id` in the store, one per call."
-    import json
-    q = ('SELECT latency_s, prompt_tokens, completion_tokens, params FROM rows WHERE model_id=? AND cached=0 AND error IS NULL '
-         'AND latency_s IS NOT NULL AND prompt_tokens IS NOT NULL AND completion_tokens IS NOT NULL GROUP BY call_key ORDER BY max(finished) DESC LIMIT ?')
-    return [(l, p, c, (json.loads(ps) or {}).get('max_tokens') if ps else None) for l, p, c, ps in store.db.fetch(q, (model_id, n))]
+    return [(c['latency_s'], c['prompt_tokens'], c['completion_tokens'], c['max_tokens']) for c in store.call_history(model_id, n)]
 
 def _efficiency(store:RunStore, model_id:str, local:bool, n:int=10)->float:
     "Median over the newest `n` finished runs of `model_id`: its calls' summed latency / (wall seconds x workers); 1.0 when none says."
-    import json
-    q = ('SELECT r.stats, sum(x.latency_s), count(*) FROM runs r JOIN (SELECT run_id, latency_s FROM rows WHERE model_id=? AND cached=0 '
-         'AND error IS NULL AND latency_s IS NOT NULL GROUP BY run_id, call_key) x ON x.run_id = r.run_id '
-         "WHERE r.status='finished' GROUP BY r.run_id ORDER BY r.created DESC LIMIT ?")
     effs = []
-    for stats, lat, calls in store.db.fetch(q, (model_id, n)):
-        a = json.loads(stats or '{}').get('actual') or {}
+    for run in store.run_history(n, model_id=model_id):
+        a, lat, calls = run['stats'].get('actual') or {}, run['latency_s'], run['calls']
         workers = 1 if local else min(a.get('concurrency') or 0, calls)
         if calls >= MIN_CALLS and workers and a.get('seconds'): effs.append(min(1.0, lat / (a['seconds'] * workers)))
     return statistics.median(effs) if effs else 1.0
 
-def model_speed(model, store:RunStore|None=None)->Speed:
+def model_speed(model,                      # a built model (`get_model`): its id, card and provider
+                store:RunStore|None=None,   # where its earlier calls are looked up; None: only the card's speed or the default
+               )->Speed:
     "How fast `model` is here: from its earlier calls in `store`, else its card's measured speed, else the default."
     if store is not None and len(h := _history(store, model.id)) >= MIN_CALLS:
         sp = fit_speed(*zip(*h))
@@ -94,13 +98,18 @@ class BudgetError(WorkbenchError, ValueError):
 @dataclass
 class Estimate:
     "What a run will cost before it runs (with racing: the worst case, the full grid; `race` holds the expected case)."
-    n_configs:int; n_samples:int; n_rows:int; unique_calls:int; cached_calls:int; prompt_tokens:int
+    n_configs:int                       # configs in the grid
+    n_samples:int                       # samples in the evaluation set
+    n_rows:int                          # result rows: configs x samples
+    unique_calls:int                    # distinct model calls (identical calls are made once)
+    cached_calls:int                    # of those, answered by the response cache (free, instant)
+    prompt_tokens:int                   # prompt tokens of the calls to make
     completion_tokens:int               # at most: every answer spends its max_tokens
     cost_usd:float                      # at most (what the budget is checked against)
     seconds:float                       # the calls still to make, at each model's measured speed
     by_model:dict                       # model id -> calls, cached, tokens, cost, seconds and the `Speed` used (as a dict)
     expected_completion_tokens:float=0  # at the completion lengths measured for each model
-    expected_cost_usd:float=0.0
+    expected_cost_usd:float=0.0         # US dollars at the measured completion lengths (what the run should cost)
     plan_s:float=0.0                    # planning before the estimate (index builds, retrieval): already spent
     calibration_s:float=0.0             # timing calls made for this estimate (reused by the run through the cache)
     race:dict|None=None                 # with racing: the expected case (`race_expectation`)
@@ -111,7 +120,8 @@ class Estimate:
     def expected_seconds(self)->float: return self.race['seconds'] if self.race else self.seconds
     def to_dict(self): return {**asdict(self), 'calls_to_make': self.calls_to_make}
     @classmethod
-    def from_dict(cls, d:dict)->'Estimate':
+    def from_dict(cls, d:dict # an estimate as `to_dict` wrote it
+                 )->'Estimate':
         "An `Estimate` from `to_dict()` (e.g. a run's header); keys it does not know are ignored."
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
     def _repr_markdown_(self):
@@ -139,7 +149,10 @@ def _wall(by_model:dict, todo:dict, speeds:dict, providers:dict, limits:Limits)-
         per[providers[mid]] = per.get(providers[mid], 0.0) + secs
     return max(per.values(), default=0.0)
 
-def estimate_plan(plan:Plan, limits:Limits|None=None, cache:ResponseCache|None=None, runstore:RunStore|None=None,
+def estimate_plan(plan:Plan,                    # the planned grid (`plan_grid`): its unique calls are priced
+                  limits:Limits|None=None,      # concurrency and rate limits the run will use; None: the defaults
+                  cache:ResponseCache|None=None, # calls found here are counted as cached (free); None: every call is made
+                  runstore:RunStore|None=None,  # earlier runs: measured speeds, efficiency and race savings; None: none
                   race:dict|None=None,   # racing: round_size (and alpha); adds the expected case (`race_expectation`)
                   speeds:dict|None=None, # model id -> `Speed` to use instead of the measured one (`acalibrate` passes its own)
                   plan_s:float=0.0,      # seconds the planning took, recorded with the estimate
@@ -164,23 +177,31 @@ def estimate_plan(plan:Plan, limits:Limits|None=None, cache:ResponseCache|None=N
             b['expected_completion_tokens'] += ct; b['expected_cost_usd'] += models[mid].card.cost(pt, ct)
     secs = _wall(by_model, todo, speeds, providers, limits)
     tot = lambda k: sum(b[k] for b in by_model.values())
-    est = Estimate(len(plan.pipelines), len(plan.evalset), len(plan.tasks), len(plan.calls), tot('cached'), tot('prompt_tokens'),
-                   tot('completion_tokens'), tot('cost_usd'), secs, by_model, tot('expected_completion_tokens'), tot('expected_cost_usd'),
-                   plan_s=plan_s, load=list(os.getloadavg()))
+    est = Estimate(n_configs=len(plan.pipelines), n_samples=len(plan.evalset), n_rows=len(plan.tasks), unique_calls=len(plan.calls),
+                   cached_calls=tot('cached'), prompt_tokens=tot('prompt_tokens'), completion_tokens=tot('completion_tokens'),
+                   cost_usd=tot('cost_usd'), seconds=secs, by_model=by_model, expected_completion_tokens=tot('expected_completion_tokens'),
+                   expected_cost_usd=tot('expected_cost_usd'), plan_s=plan_s, load=list(os.getloadavg()))
     if race: est.race = race_expectation(est, len(plan.pipelines), len(plan.evalset), race['round_size'], runstore)
     return est
 
 # %% ../nbs/08e_estimate.ipynb #e4eb25fb
-def earlier_savings(store:RunStore|None, n_configs:int|None=None, n:int=50)->list[float]:
+def earlier_savings(store:RunStore|None,     # the run store to look in; None: no earlier races (an empty list)
+                    n_configs:int|None=None,  # prefer races of this many configs; None: every race
+                    n:int=50,                 # how many of the newest finished runs are read
+                   )->list[float]:
     "The share of calls saved by the newest `n` finished races in `store` (those racing `n_configs` configs if there are any, else all)."
     if store is None: return []
-    import json
-    recs = [json.loads(s or '{}').get('race') for (s,) in store.db.fetch("SELECT stats FROM runs WHERE status='finished' ORDER BY created DESC LIMIT ?", (n,))]
+    recs = [run['stats'].get('race') for run in store.run_history(n)]
     races = [r for r in recs if isinstance(r, dict) and isinstance(r.get('saved'), (int, float)) and r.get('configs', 0) >= 2]
     same = [r['saved'] for r in races if r.get('configs') == n_configs]
     return same or [r['saved'] for r in races]
 
-def race_expectation(est:Estimate, n_configs:int, n_questions:int, round_size:int, store:RunStore|None=None)->dict:
+def race_expectation(est:Estimate,             # the full grid's estimate (the worst case)
+                     n_configs:int,            # configs racing
+                     n_questions:int,          # questions in the evaluation set
+                     round_size:int,           # questions per round (every config answers the first round)
+                     store:RunStore|None=None, # earlier races' savings come from here; None: no saving assumed
+                    )->dict:
     "The expected case of a race over the plan `est` prices: the share of calls saved, and the seconds, calls and cost that leaves."
     k, n, r = n_configs, n_questions, min(round_size, n_questions)
     cap = (k - 1)*(n - r)/(k*n) if k > 1 and n else 0.0       # every config answers the whole first round
@@ -195,7 +216,11 @@ def race_expectation(est:Estimate, n_configs:int, n_questions:int, round_size:in
 # %% ../nbs/08e_estimate.ipynb #d5ec9911
 CALIBRATION_CALLS = 6   # calls timed per model when nothing else says how fast it is
 
-async def acalibrate(plan:Plan, est:Estimate, limits:Limits|None=None, cache:ResponseCache|None=None, runstore:RunStore|None=None,
+async def acalibrate(plan:Plan,                    # the planned grid whose own calls are timed
+                     est:Estimate,                 # its estimate (`estimate_plan`): models with measured speeds are not timed
+                     limits:Limits|None=None,      # concurrency and rate limits for the timed calls and the new estimate
+                     cache:ResponseCache|None=None, # where the timed calls go for the run to reuse; None: nothing is timed
+                     runstore:RunStore|None=None,  # earlier runs, as for `estimate_plan`
                      n:int=CALIBRATION_CALLS, # calls timed per model, spread over the plan's prompt lengths
                      samples:set|None=None,   # draw them from these samples' tasks only (a race: its first round, which always runs)
                     )->Estimate:
@@ -222,7 +247,8 @@ async def acalibrate(plan:Plan, est:Estimate, limits:Limits|None=None, cache:Res
         gens = [(r.generation, _count_tokens(plan.calls[k][0], plan.calls[k][1])) for r, k in zip(res, pick) if r.ok and not r.cached]
         if gens: speeds[mid] = _calibrated(Speed(**est.by_model[mid]['speed']), gens, None if workers == 1 else (time.perf_counter() - t1)*min(workers, len(pick))/len(pick))
     for m in {plan.calls[k][0] for ks in keys.values() for k in ks}: await m.aclose()
-    out = estimate_plan(plan, limits, cache, runstore, dict(round_size=est.race['round_size']) if est.race else None, speeds, est.plan_s)
+    out = estimate_plan(plan, limits, cache, runstore, race=dict(round_size=est.race['round_size']) if est.race else None, speeds=speeds,
+                        plan_s=est.plan_s)
     out.calibration_s = time.perf_counter() - t0
     return out
 
@@ -242,13 +268,15 @@ def _calibrated(sp:Speed, gens:list,
     if per_call is not None: return Speed('calibration', per_call, completions=comp, n=len(gens))
     if sp.source == 'default':
         fit = fit_speed(lat, pts, [0]*len(gens), [None]*len(gens), 'calibration')   # overhead + s per prompt token; answers' length in the overhead
-        return Speed('calibration', fit.overhead_s, fit.prompt_tps, None, comp, len(gens))
+        return Speed('calibration', fit.overhead_s, fit.prompt_tps, gen_tps=None, completions=comp, n=len(gens))
     pred = Speed(sp.source, sp.overhead_s, sp.prompt_tps, sp.gen_tps)
     f = sum(lat) / max(1e-9, sum(pred.seconds(pt, g.completion_tokens) for g, pt in gens))
-    return Speed('catalogue+calibration', sp.overhead_s*f, sp.prompt_tps/f, sp.gen_tps/f, comp, len(gens))
+    return Speed('catalogue+calibration', sp.overhead_s*f, sp.prompt_tps/f, sp.gen_tps/f, completions=comp, n=len(gens))
 
 # %% ../nbs/08e_estimate.ipynb #9240a7ba
-def check_budget(est:Estimate, budget:float|None=None):
+def check_budget(est:Estimate,            # the run's estimate: its `cost_usd` cap is checked
+                 budget:float|None=None,  # US dollars (finite, >= 0); None: the settings' `budget_usd`
+                ):
     "Raise `BudgetError` when the estimate's cap (`cost_usd`: every answer at its max_tokens) exceeds the budget (default: the settings' `budget_usd`)."
     budget = get_settings().budget_usd if budget is None else budget
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget < 0:
@@ -263,7 +291,11 @@ def check_budget(est:Estimate, budget:float|None=None):
 from fastcore.basics import patch
 
 @patch
-def estimate(self:Grid, evalset, corpus=None, limits:Limits|None=None, prompts=None, store=None,
+def estimate(self:Grid, evalset,       # the `EvalSet` the grid would run on
+             corpus=None,               # the `Corpus` to retrieve from; None: the settings' corpus
+             limits:Limits|None=None,   # concurrency and rate limits the run would use; None: the defaults
+             prompts=None,              # a `PromptStore`; None: the settings' `prompts_dir`
+             store=None,                # the stage cache for chunks and indexes (`StageCache` or its directory); None: the settings'
              progress:bool=False,    # report the planning stages (index builds) on stderr
              calibrate:bool=False,   # time a few of the plan's own calls for models with no measured speed (they are cached for the run)
              race:dict|None=None,    # racing: {'round_size': r}; adds the expected case
@@ -272,7 +304,7 @@ def estimate(self:Grid, evalset, corpus=None, limits:Limits|None=None, prompts=N
     import time
     from workbench.calls import run_sync
     t0 = time.perf_counter()
-    plan = plan_grid(self, evalset, corpus, prompts, store, progress)
+    plan = plan_grid(self, evalset, corpus, prompts=prompts, store=store, progress=progress)
     cache, runs = ResponseCache(), RunStore()
     est = estimate_plan(plan, limits, cache, runs, race, plan_s=time.perf_counter() - t0)
     return run_sync(acalibrate(plan, est, limits, cache, runs)) if calibrate else est

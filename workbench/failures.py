@@ -138,7 +138,7 @@ def attribute(df,                     # results: one row per (config, sample), e
              ):
     "`df` with the evidence columns and one `outcome` per row (see `OUTCOMES`)."
     import pandas as pd
-    _need_cols(df, 'sample_id', 'answer', correct_metric, 'abstained')
+    _need_cols(df, ['sample_id', 'answer', correct_metric, 'abstained'])
     samples = {s.id: s for s in evalset}
     if missing := sorted(set(df['sample_id']) - set(samples)): raise MetricError(f"{len(missing)} result rows have sample ids not in evaluation set {evalset.name!r}, e.g. {missing[0]!r}")
     out = []
@@ -162,7 +162,8 @@ MOVES = {'retrieval miss': 'retrieval: the evidence is not in the top k: change 
          'error': 'reliability: calls failed: check the endpoint, limits and retries'}
 
 # %% ../nbs/09a_failures.ipynb #ff639d00
-def next_move(g)->str:
+def next_move(g, # the rows of one config in the output of `attribute`
+             )->str:
     "One phrase: what to change first, from the failure that dominates the attributed rows `g` of one config."
     counts = g['outcome'].value_counts()
     worst = max(OUTCOMES[1:], key=lambda o: counts.get(o, 0))
@@ -184,7 +185,7 @@ def failure_table(attributed,          # the output of `attribute`
     "Per config: the outcome breakdown (counts and shares summing to n), hit@k and MRR beside the generation metric, truncation, next move."
     import pandas as pd
     metric = metric or attributed.attrs.get('correct_metric', 'f1')
-    _need_cols(attributed, by, 'outcome', 'answerable', 'hit', 'rr', 'answer_in_context', metric)
+    _need_cols(attributed, [by, 'outcome', 'answerable', 'hit', 'rr', 'answer_in_context', metric])
     rows = []
     for key, g in attributed.groupby(by, sort=False):
         r = {by: key, **{a: g[a].iloc[0] for a in ('label', 'k') if a in g.columns and a != by}, 'n': len(g)}

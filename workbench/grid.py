@@ -6,7 +6,7 @@
 __all__ = ['GRID_KEYS', 'Grid', 'config_columns', 'grid_from_spec', 'load_grid', 'Task', 'Plan', 'check_evalset', 'plan_grid']
 
 # %% ../nbs/08d_grid.ipynb #cb945f92
-import itertools, json, time
+import json, time
 from dataclasses import dataclass
 from .settings import WorkbenchError, get_settings
 from .chunking import ChunkSpec
@@ -18,13 +18,21 @@ from .calls import call_key, call_params
 # %% ../nbs/08d_grid.ipynb #4a0fe4d5
 class Grid:
     "The configurations to compare."
-    def __init__(self, configs):
+    def __init__(self, configs # `RAGConfig`s (any iterable, at least one); repeats are kept once, in first-seen order
+                ):
         self.configs = list(dict.fromkeys(configs))
         if not self.configs: raise ConfigError("the grid is empty: give at least one value on every axis (or at least one config)")
         if bad := [c for c in self.configs if not isinstance(c, RAGConfig)]: raise ConfigError(f"expected RAGConfigs, got {bad[0]!r}")
 
     @classmethod
-    def axes(cls, models=None, prompts=('qa-terse',), chunks=None, indexes=None, ks=None, params=None, retrieval=True, embedder=None,
+    def axes(cls, models=None,         # model ids "provider:name"; None: the settings' `default_model`
+             prompts=('qa-terse',),      # prompt names (or "name@version")
+             chunks=None,                # `ChunkSpec`s (or dicts of their fields); None: the settings' chunk size and overlap
+             indexes=None,               # `IndexSpec`s (or dicts of their fields); None: the default dense index
+             ks=None,                    # chunks retrieved per question (whole numbers >= 1); None: the settings' `top_k`
+             params=None,                # model call parameters (name -> value) shared by every config, not an axis
+             retrieval=True,             # False: closed-book configs (no context retrieved)
+             embedder=None,              # one embedder name for every dense/hybrid index; None: the settings' `embedder`
              embedders=None, # several embedders (names), an axis of their own; give this or `embedder`
             )->'Grid':
         "The cross product of the axes; `None` takes the settings' default for that axis. Embedders vary dense and hybrid indexes only."
@@ -34,8 +42,9 @@ class Grid:
                   indexes=list(indexes or [IndexSpec()]), ks=list(ks or [s.top_k]), embedders=list(embedders if embedders is not None else [embedder or s.embedder]))
         if empty := [k for k,v in ax.items() if not v]: raise ConfigError(f"the grid is empty: axis {empty[0]!r} has no values")
         uses = lambda i: retrieval and i.kind != 'bm25'          # BM25 and closed-book configs read no vectors: one config, not one per embedder
-        return cls(RAGConfig.make(m, p, c, i, k, retrieval, params, e if uses(i) else ax['embedders'][0]) for m,p,c,i,k,e in
-                   itertools.product(ax['models'], ax['prompts'], ax['chunks'], ax['indexes'], ax['ks'], ax['embedders']))
+        return cls(RAGConfig.make(m, p, c, i, k, retrieval=retrieval, params=params, embedder=e if uses(i) else ax['embedders'][0])
+                   for m in ax['models'] for p in ax['prompts'] for c in ax['chunks'] for i in ax['indexes'] for k in ax['ks']
+                   for e in ax['embedders'])
 
     def __len__(self): return len(self.configs)
     def __iter__(self): return iter(self.configs)
@@ -57,7 +66,8 @@ def _cell(v):
     "A value fit for a table cell (lists and dicts as JSON text)."
     return json.dumps(v, ensure_ascii=False) if isinstance(v, (list, tuple, dict)) else v
 
-def config_columns(c:RAGConfig, label:str|None=None # default: the config's complete `label`
+def config_columns(c:RAGConfig, # the config to flatten
+                   label:str|None=None # default: the config's complete `label`
                   )->dict:
     "A config as flat columns (for tables and charts): every axis, index settings as `index_<name>`, call parameters as `param_<name>`."
     ax = config_axes(c)
@@ -70,7 +80,9 @@ def config_columns(c:RAGConfig, label:str|None=None # default: the config's comp
 # %% ../nbs/08d_grid.ipynb #2f542bec
 GRID_KEYS = ('models', 'prompts', 'chunks', 'indexes', 'ks', 'params', 'retrieval', 'embedder', 'embedders', 'configs')
 
-def grid_from_spec(spec:dict, where:str='grid spec')->Grid:
+def grid_from_spec(spec:dict,              # axes (`models`, `prompts`, `chunks`, ...) or `configs`, as in a grid file
+                   where:str='grid spec', # what errors name as the source (e.g. the file's path)
+                  )->Grid:
     "A `Grid` from a dict of axes (or of explicit `configs`), checked by `workbench.validate.GridSpec` before anything is built."
     from workbench.validate import validate
     from workbench.schemas import GridSpec
@@ -80,10 +92,13 @@ def grid_from_spec(spec:dict, where:str='grid spec')->Grid:
         as_list = lambda k: spec[k] if isinstance(spec.get(k), list) else ([spec[k]] if k in spec else None)
         chunks = [ChunkSpec(**c) for c in as_list('chunks')] if 'chunks' in spec else None
         idx = [IndexSpec(**c) if isinstance(c, dict) else IndexSpec(kind=c) for c in as_list('indexes')] if 'indexes' in spec else None
-        return Grid.axes(as_list('models'), as_list('prompts') or ['qa-terse'], chunks, idx, as_list('ks'), spec.get('params'), spec.get('retrieval', True), spec.get('embedder'), as_list('embedders'))
+        return Grid.axes(models=as_list('models'), prompts=as_list('prompts') or ['qa-terse'], chunks=chunks, indexes=idx, ks=as_list('ks'),
+                         params=spec.get('params'), retrieval=spec.get('retrieval', True), embedder=spec.get('embedder'),
+                         embedders=as_list('embedders'))
     except WorkbenchError as e: raise ConfigError(f"{where}: {e}") from None
 
-def load_grid(path)->Grid:
+def load_grid(path # a YAML or JSON file of grid axes or configs (str or Path)
+             )->Grid:
     "A `Grid` from a YAML or JSON file of axes."
     import yaml
     from workbench.data import read_text
@@ -97,22 +112,37 @@ def load_grid(path)->Grid:
 @dataclass
 class Task:
     "One (config, sample) pair, ready for its model call."
-    config_hash:str; sample_id:str; prompt:str; contexts:list; timings:dict; key:str
+    config_hash:str  # the config's hash (`RAGConfig.hash`)
+    sample_id:str    # the evaluation sample's id
+    prompt:str       # the rendered prompt sent to the model
+    contexts:list    # the retrieved chunks the prompt holds (empty when closed-book)
+    timings:dict     # stage -> seconds spent preparing the prompt (retrieval, rendering)
+    key:str          # the call key (`call_key`): identical calls share it and are made once
 
 @dataclass
 class Plan:
     "A grid planned against an evaluation set: pipelines, tasks and unique calls."
-    grid:Grid; evalset:object; corpus:object; pipelines:dict; tasks:list; calls:dict  # calls: key -> (model, prompt, overrides)
+    grid:Grid        # the configurations planned
+    evalset:object   # the `EvalSet` whose questions are asked
+    corpus:object    # the `Corpus` retrieved from
+    pipelines:dict   # config hash -> its `Pipeline` (prompt pinned, index built)
+    tasks:list       # one `Task` per (config, sample)
+    calls:dict       # call key -> (model, prompt, overrides): each unique call once
     @property
     def configs(self): return {h:p.config for h,p in self.pipelines.items()}
 
-def check_evalset(evalset):
+def check_evalset(evalset # what should be an `EvalSet` with at least one sample
+                 ):
     "`ConfigError` unless `evalset` is a non-empty `EvalSet`."
     from workbench.data import EvalSet
     if not isinstance(evalset, EvalSet): raise ConfigError(f"evalset: expected an EvalSet, got {type(evalset).__name__}")
     if not len(evalset): raise ConfigError("the evaluation set is empty")
 
-def plan_grid(grid:Grid, evalset, corpus=None, prompts=None, store=None,
+def plan_grid(grid:Grid,     # the configurations to plan
+              evalset,       # the `EvalSet` whose questions every config answers
+              corpus=None,   # the `Corpus` to retrieve from; None: the settings' corpus
+              prompts=None,  # a `PromptStore`; None: the settings' `prompts_dir`
+              store=None,    # the stage cache for chunks and indexes (`StageCache` or its directory); None: the settings'
               progress:bool=False # report each stage and index build on stderr
              )->Plan:
     "Check every config, retrieve and render every prompt, and find the unique calls; no model is called."
@@ -139,9 +169,9 @@ def plan_grid(grid:Grid, evalset, corpus=None, prompts=None, store=None,
         for sid,prep in zip(ids, pl.prepare_many(questions)):
             key = call_key(pl.model.id, call_params(pl.model, over), prep.prompt)
             calls.setdefault(key, (pl.model, prep.prompt, over))
-            tasks.append(Task(h, sid, prep.prompt, prep.contexts, prep.timings, key))
+            tasks.append(Task(h, sid, prep.prompt, contexts=prep.contexts, timings=prep.timings, key=key))
     say(f"planned: {len(tasks)} rows, {len(calls)} unique model calls")
-    return Plan(grid, evalset, corpus, pipes, tasks, calls)
+    return Plan(grid, evalset, corpus, pipelines=pipes, tasks=tasks, calls=calls)
 
 def _build_indexes(pipes:dict, store, say):
     "Build (or load from the stage cache) each distinct index once, shared by the pipelines that use it; one line per index."

@@ -78,7 +78,8 @@ def weights_hash(path,              # a weights file (e.g. a GGUF)
 # %% ../nbs/08f_identity.ipynb #ab15cf2f
 _identities = weakref.WeakKeyDictionary()   # model -> (its address, its identity)
 
-def model_identity(model)->dict:
+def model_identity(model, # a built model (`get_model`): its card and call parameters say what it is
+                  )->dict:
     "What `model` is besides its catalogue id: {'weights': sha256} for a local model, {'served_model': name} for an OpenAI-compatible server, {} for a hosted model."
     addr = tuple(model.params.get(k) for k in ADDRESS_PARAMS)
     got = _identities.get(model)
@@ -98,7 +99,9 @@ def _identity(model)->dict:
         return {'served_model': served_model(url, model.card.name, headers, min(5.0, model.params.get('timeout') or 5.0))}
     return {}
 
-def identity_params(model, params:dict)->dict:
+def identity_params(model,      # the built model the call goes to (`get_model`)
+                    params:dict, # the call's parameters, address (`base_url`, `model_path`) included
+                   )->dict:
     "`params` (a call's parameters) without the model's address, with its identity (`model_identity`), sorted: what a call key holds."
     return dict(sorted({**{k:v for k,v in params.items() if k not in ADDRESS_PARAMS}, **model_identity(model)}.items()))
 

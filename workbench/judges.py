@@ -8,6 +8,7 @@ __all__ = ['CORRECTNESS', 'JudgeError', 'Rubric', 'Judgment', 'RubricJudge']
 # %% ../nbs/07b_judges.ipynb #7068f97a
 import asyncio, json, math, re, statistics, textwrap
 from dataclasses import dataclass
+from typing import Annotated
 from .settings import WorkbenchError, check_number
 from .models import OpenAICompatible
 from .calls import CallRunner, Limits, run_sync
@@ -111,7 +112,8 @@ def judge_prompt(rubric:Rubric,
     fields = dict(template=text, input_variables=list(JUDGE_VARIABLES), task='judge', tags=['judge', 'rubric', rubric.name],
                   description=f"Rubric judge '{rubric.name}' from {tpl.ref}: " + textwrap.shorten(rubric.criteria, 120, placeholder=' ...'))
     if save: return store.save(f"judge-{rubric.name}", note=f"rubric {rubric.name} on {tpl.ref}", **fields)
-    return Prompt(f"judge-{rubric.name}", text, JUDGE_VARIABLES, fields['description'], 'judge', tuple(fields['tags']))
+    return Prompt(f"judge-{rubric.name}", text, JUDGE_VARIABLES, description=fields['description'], task='judge',
+                  tags=tuple(fields['tags']))
 
 # %% ../nbs/07b_judges.ipynb #933b3a88
 def _level(v, levels):
@@ -155,9 +157,15 @@ def parse_judgment(text:str, levels:list)->tuple:
 class Judgment:
     "A rubric judge's verdict on one answer: n judgments, their scores, reasonings, spread and errors."
     score:object                      # mean (numeric scale) or majority label; None when no judgment parsed
-    scores:list; reasonings:list; errors:list
+    scores:list                       # the score of each judgment that parsed, in call order
+    reasonings:list                   # the judge's reasoning of each of those judgments, aligned with `scores`
+    errors:list                       # why each other judgment failed: the call failed, or the reply held no score on the scale
     spread:float                      # std of the scores (numeric) or share disagreeing with the majority (labels)
-    n:int; prompt:str; model_id:str; cached:int=0; cost_usd:float=0.0
+    n:int                             # judgments asked for (`n_valid` of them parsed)
+    prompt:str                        # the judge prompt as `name@version`
+    model_id:str                      # the judge model's id
+    cached:int=0                      # judgments served from the response cache
+    cost_usd:float=0.0                # cost in US dollars of the judgments not served from the cache
     @property
     def n_valid(self): return len(self.scores)
     @property
@@ -189,9 +197,10 @@ class RubricJudge:
                  max_reasoning:int=300,               # characters of reasoning allowed by structured output
                  store=None,                          # the PromptStore holding the judge template (default: the settings' one)
                  save_prompt:bool=False,              # save the judge prompt as a version in `store`
-                 limits:Limits|None=None, cache=True, # limits and response cache of the runner made when `runner` is None
+                 limits:Limits|None=None,             # concurrency, rate and retry limits of the runner made if `runner` is None
+                 cache=True,                          # that runner's response cache (True: the store's; False: none)
                  runner:CallRunner|None=None,         # the judge's calls go through it
-                 **params):                           # parameters for `get_model(judge, ...)`, e.g. base_url, mode='chat'
+                 **params:Annotated[object, "parameters for `get_model(judge, ...)`, e.g. base_url, mode='chat'"]):
         if not isinstance(rubric, Rubric): raise JudgeError(f"rubric: expected a Rubric, got {type(rubric).__name__}")
         self.n = check_number('n', n, whole=True, error=JudgeError, ge=1)
         self.rubric, self.model = rubric, judge_model(judge, **params)
@@ -214,7 +223,12 @@ def _text(v)->str:
     return str(v).strip() or '(none)'
 
 @patch
-async def ajudge(self:RubricJudge, question:str, answer:str, reference='', context='')->Judgment:
+async def ajudge(self:RubricJudge,
+                 question:str, # the question that was asked
+                 answer:str,   # the answer to grade
+                 reference='', # the reference answer: text or a list of texts; '' or None: none
+                 context='',   # the retrieved context: text, a list of texts, or context dicts with 'text'; '': none
+                )->Judgment:
     "Judge one answer (`context`: text or a list of texts or of context dicts with 'text')."
     if isinstance(context, (list, tuple)): context = [c.get('text', '') if isinstance(c, dict) else c for c in context]
     text = self.prompt.render(question=_text(question), reference=_text(reference), context=_text(context), answer=_text(answer))
@@ -228,17 +242,25 @@ async def ajudge(self:RubricJudge, question:str, answer:str, reference='', conte
         except JudgeError as e: errors.append(f"judgment {i+1}: {e}"); continue
         scores.append(s); reasons.append(why)
     score, spread = summarize(scores, self.rubric.numeric)
-    return Judgment(score, scores, reasons, errors, spread, self.n, self.prompt.ref, self.model.id, sum(r.cached for r in res),
-                    sum(r.generation.cost_usd for r in res if r.ok and not r.cached))
+    return Judgment(score, scores, reasons, errors, spread, n=self.n, prompt=self.prompt.ref, model_id=self.model.id,
+                    cached=sum(r.cached for r in res), cost_usd=sum(r.generation.cost_usd for r in res if r.ok and not r.cached))
 
 @patch
-def judge(self:RubricJudge, question:str, answer:str, reference='', context='')->Judgment:
+def judge(self:RubricJudge,
+          question:str, # the question that was asked
+          answer:str,   # the answer to grade
+          reference='', # the reference answer: text or a list of texts; '' or None: none
+          context='',   # the retrieved context: text, a list of texts, or context dicts with 'text'; '': none
+         )->Judgment:
     "Judge one answer (sync; fine inside Jupyter)."
     return run_sync(self.ajudge(question, answer, reference, context))
 
 # %% ../nbs/07b_judges.ipynb #311dddb4
 @patch
-def judge_results(self:RubricJudge, df, evalset):
+def judge_results(self:RubricJudge,
+                  df,      # results rows (`workbench.runner.results`): sample_id, answer, error, contexts, config_hash
+                  evalset, # the EvalSet the rows answer: questions and references by sample id
+                 ):
     "Judge every answered row of a results DataFrame; columns judge_score, judge_spread, judge_n_valid, judge_reasoning, judge_error, judge_prompt."
     import pandas as pd
     from workbench.metrics import MetricError
@@ -256,7 +278,9 @@ def judge_results(self:RubricJudge, df, evalset):
                               judge_prompt=self.prompt.ref) for r, j in zip(recs, js)])
 
 @patch
-def as_metric(self:RubricJudge, name:str|None=None):
+def as_metric(self:RubricJudge,
+              name:str|None=None, # the metric's name in the registry (default: `judge_<rubric name>`)
+             ):
     "This judge as a registry `Metric` (numeric rubrics; the mean score; errors when no judgment parses)."
     from workbench.metrics import Metric
     if not self.rubric.numeric: raise JudgeError(f"rubric {self.rubric.name!r} has labels, not numbers: use judge_results for label rubrics")

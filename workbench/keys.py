@@ -46,7 +46,8 @@ def configured_endpoints(card:ModelCard)->list[str]:
     return list(dict.fromkeys(u for u in (card.base_url, env, PROVIDER_ENDPOINTS.get(card.provider)) if u))
 
 # %% ../nbs/02b_keys.ipynb #476ca485
-def key_may_go(url:str, configured=(), # endpoints configured for the key
+def key_may_go(url:str,                # where the key would be sent: the model's base_url
+               configured=(),          # endpoints configured for the key
                hosts:list|None=None    # allow-listed hosts (default: `allowed_hosts()`)
               )->bool:
     "Whether a key may be sent to `url`: one of the `configured` endpoints (same scheme, host and port), or an allow-listed host."
@@ -54,7 +55,11 @@ def key_may_go(url:str, configured=(), # endpoints configured for the key
     if any(o == _origin(c) for c in configured): return True
     return any(h == o[1] and p in (None, o[2]) for h,p in map(_host_port, allowed_hosts() if hosts is None else hosts))
 
-def check_key_destination(model_id:str, url:str, var:str, configured=()):
+def check_key_destination(model_id:str,  # the model the call is for, named in the error
+                          url:str,       # where the key would be sent: the model's base_url
+                          var:str,       # the environment variable holding the key, e.g. "OPENAI_API_KEY"
+                          configured=(), # endpoints configured for that key (see `configured_endpoints`)
+                         ):
     "Raise `KeyRedirectError` unless the key in environment variable `var` may be sent to `url`; the error says how to allow it."
     if key_may_go(url, configured): return
     o = _origin(url)

@@ -21,23 +21,28 @@ class MetricError(WorkbenchError, ValueError):
 @dataclass(frozen=True)
 class Metric:
     "A named scoring function of (sample, row) with what it needs and its direction."
-    name:str
+    name:str                    # the registry key, and the results column its scores go in
     fn:Callable                 # fn(sample, row) -> float | None (None: not applicable to this row)
     needs:tuple[str,...]=()     # 'reference', 'contexts', 'gold_contexts', 'judge', 'embedder'
-    higher_is_better:bool=True
-    description:str=''
+    higher_is_better:bool=True  # the direction: False when lower is better (e.g. `abstained`)
+    description:str=''          # one line saying what the metric measures
     def __call__(self, sample:Sample, row:dict): return self.fn(sample, row)
 
 REGISTRY:dict[str,Metric] = {}
 
-def register(name:str, needs=(), higher_is_better:bool=True, description:str=''):
+def register(name:str,                  # the registry key, and the results column the scores go in
+             needs=(),                   # what it reads: 'reference', 'contexts', 'gold_contexts', 'corpus', 'judge', 'embedder'
+             higher_is_better:bool=True, # the direction: False when lower is better
+             description:str='',         # one line saying what it measures (default: the function's docstring)
+            ):
     "Decorator: register `fn(sample, row)` as metric `name`."
     def deco(fn):
         REGISTRY[name] = Metric(name, fn, tuple(needs), higher_is_better, description or (fn.__doc__ or '').strip())
         return fn
     return deco
 
-def get_metric(m)->Metric:
+def get_metric(m, # a registered name, a `Metric`, or a function fn(sample, row)
+              )->Metric:
     "A `Metric` from a name, a `Metric`, or a plain function (registered under its name)."
     if isinstance(m, Metric): return m
     if callable(m): return Metric(m.__name__, m, description=(m.__doc__ or '').strip())
@@ -80,18 +85,25 @@ def token_f1(pred:str, gold:str)->float:
 
 # %% ../nbs/07_metrics.ipynb #67191177
 @register('em', needs=('reference',), description='SQuAD exact match (max over references; unanswerable: empty or abstain)')
-def squad_em(sample:Sample, row:dict)->float:
+def squad_em(sample:Sample, # the question, its references and whether it is answerable
+             row:dict,      # the result row: `answer`, and `abstain`, the prompt's phrase for declining
+            )->float:
     return max(exact_match(prediction(row), g) for g in gold_answers(sample))
 
 @register('f1', needs=('reference',), description='SQuAD token F1 (max over references; unanswerable: empty or abstain)')
-def squad_f1(sample:Sample, row:dict)->float:
+def squad_f1(sample:Sample, # the question, its references and whether it is answerable
+             row:dict,      # the result row: `answer`, and `abstain`, the prompt's phrase for declining
+            )->float:
     return max(token_f1(prediction(row), g) for g in gold_answers(sample))
 
 # %% ../nbs/07_metrics.ipynb #9ee4b7a5
 @register('abstained', higher_is_better=False, description='1 when the system declined to answer')
-def abstained(sample:Sample, row:dict)->float: return float(prediction(row) == '')
+def abstained(sample:Sample, # the question, its references and whether it is answerable
+              row:dict,      # the result row: `answer`, and `abstain`, the prompt's phrase for declining
+             )->float: return float(prediction(row) == '')
 
-def abstention_summary(rows)->dict:
+def abstention_summary(rows, # result rows (dicts) with `answerable` and `abstained`
+                      )->dict:
     "Precision and recall of abstaining on the unanswerable questions, from rows with `answerable` and `abstained`."
     tp = sum(1 for r in rows if r['abstained'] and not r['answerable'])
     fp = sum(1 for r in rows if r['abstained'] and r['answerable'])
@@ -125,7 +137,9 @@ def score_row(metrics, sample:Sample, row:dict)->tuple[dict,dict]:
     return scores, errors
 
 # %% ../nbs/07_metrics.ipynb #3f1c8e52
-def check_evalset_metrics(evalset, metrics):
+def check_evalset_metrics(evalset, # the EvalSet about to be scored
+                          metrics, # metric names, `Metric`s or functions fn(sample, row)
+                         ):
     "Raise `MetricError`, before any model call, when a metric needs references or gold contexts that no sample of `evalset` has."
     from workbench.data import ALIASES
     samples, cmap = list(evalset), getattr(evalset, 'column_map', None)
@@ -150,19 +164,25 @@ def _rouge_l():
     return rouge_scorer.RougeScorer(['rougeL'])
 
 @register('rouge_l', needs=('reference',), description='ROUGE-L F-measure (rouge-score), best over the references; answerable questions only')
-def rouge_l(sample:Sample, row:dict)->float|None:
+def rouge_l(sample:Sample, # the question, its references and whether it is answerable
+            row:dict,      # the result row: `answer`, and `abstain`, the prompt's phrase for declining
+           )->float|None:
     if not sample.answerable: return None
     return _rouge_l().score_multi(list(sample.references), prediction(row))['rougeL'].fmeasure
 
 @register('bleu', needs=('reference',), description='sentence BLEU (sacrebleu defaults) over all references, 0..1; answerable questions only')
-def bleu(sample:Sample, row:dict)->float|None:
+def bleu(sample:Sample, # the question, its references and whether it is answerable
+         row:dict,      # the result row: `answer`, and `abstain`, the prompt's phrase for declining
+        )->float|None:
     if not sample.answerable: return None
     import sacrebleu
     return sacrebleu.sentence_bleu(prediction(row), list(sample.references)).score / 100
 
 # %% ../nbs/07_metrics.ipynb #190e11e9
 @register('semantic', needs=('reference', 'embedder'), description='cosine similarity of prediction and closest reference embeddings; answerable questions only')
-def semantic_similarity(sample:Sample, row:dict)->float|None:
+def semantic_similarity(sample:Sample, # the question, its references and whether it is answerable
+                        row:dict,      # the result row: `answer`, `abstain` (the prompt's phrase for declining), `embedder`
+                       )->float|None:
     if not sample.answerable: return None
     pred = prediction(row)
     if not pred: return 0.0
@@ -197,10 +217,16 @@ RETRIEVAL_ROW_METRICS = tuple(_retrieval_metrics())
 
 # %% ../nbs/07_metrics.ipynb #6e1f8d5b
 @register('label_match', needs=('reference',), description='1 when the normalised prediction equals a reference label')
-def label_match(sample:Sample, row:dict)->float:
+def label_match(sample:Sample, # the question, its references and whether it is answerable
+                row:dict,      # the result row: `answer`, and `abstain`, the prompt's phrase for declining
+               )->float:
     return float(any(normalize_answer(prediction(row)) == normalize_answer(g) for g in gold_answers(sample)))
 
-def label_scores(y_true, y_pred, average:str='macro', labels=None)->dict:
+def label_scores(y_true,                # the reference labels, one per question
+                 y_pred,                # the predicted labels, in the same order
+                 average:str='macro',   # 'macro', 'micro', 'weighted', or None for a dict of scores per label
+                 labels=None,           # the labels to score (default: those in `y_true`); compared after normalisation
+                )->dict:
     "Precision, recall and F1 of predicted labels (`average`: 'macro', 'micro', 'weighted', or None for per label)."
     from sklearn.metrics import precision_recall_fscore_support
     y_true, y_pred = [normalize_answer(str(y)) for y in y_true], [normalize_answer(str(y)) for y in y_pred]
@@ -212,7 +238,8 @@ def label_scores(y_true, y_pred, average:str='macro', labels=None)->dict:
     return dict(precision=float(p), recall=float(r), f1=float(f), n=len(y_true))
 
 # %% ../nbs/07_metrics.ipynb #e88d88d2
-def usage_summary(rows)->dict:
+def usage_summary(rows, # result rows, a DataFrame or dicts: cost_usd, prompt_tokens, completion_tokens, latency_s, cached
+                 )->dict:
     "n, total cost, cost per 1,000 questions, tokens per question, p50/p95 latency of result rows (a DataFrame or dicts)."
     import pandas as pd, numpy as np
     df = pd.DataFrame(list(rows) if not isinstance(rows, pd.DataFrame) else rows)
@@ -227,7 +254,9 @@ def usage_summary(rows)->dict:
                 p50_latency_s=pct(50), p95_latency_s=pct(95))
 
 # %% ../nbs/07_metrics.ipynb #aa598514
-def with_samples(df, evalset):
+def with_samples(df,      # result rows with a `sample_id` column
+                 evalset, # the EvalSet the rows answer
+                ):
     "`df` with each row's question, references, answerable flag and gold context ids from `evalset`, by `sample_id`."
     import pandas as pd
     missing = sorted(set(df['sample_id']) - set(evalset.ids))
@@ -236,7 +265,13 @@ def with_samples(df, evalset):
                               gold_context_ids=list(s.gold_context_ids)) for s in evalset])
     return df.drop(columns=[c for c in info.columns if c != 'sample_id' and c in df]).merge(info, on='sample_id', how='left')
 
-def score_results(df, evalset, metrics, corpus=None, embedder=None, abstain=None):
+def score_results(df,            # result rows (`workbench.runner.results`): sample_id, answer, error, contexts, prompt
+                  evalset,       # the EvalSet the rows answer
+                  metrics,       # metric names, `Metric`s or functions fn(sample, row)
+                  corpus=None,   # the Corpus the rows retrieved from: the retrieval metrics locate gold spans in it
+                  embedder=None, # embedder name or object for 'semantic' (None: the settings' one)
+                  abstain=None,  # {prompt ref: abstain phrase} (None: each row's `prompt` looked up in the prompt store)
+                 ):
     "`df` with one column per metric (re)computed on every row, and a `metric_errors` column; `abstain` maps prompt refs to phrases."
     from workbench.prompts import PromptStore
     metrics = [get_metric(m) for m in metrics]

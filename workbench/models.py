@@ -9,6 +9,7 @@ __all__ = ['ModelUnavailableError', 'ModelAPIError', 'Generation', 'Model', 'Loc
 # %% ../nbs/02_models.ipynb #93d8aec0
 import asyncio, contextlib, functools, json, os, threading, time
 from dataclasses import dataclass, field, asdict
+from typing import Annotated
 from pathlib import Path
 from .settings import get_settings, get_secret
 from .catalog import (GEN_PARAMS, HOSTED, OPENAI_COMPATIBLE, INTERFACE_PARAMS, ModelCard, Catalog, ModelError, UnknownModelError,
@@ -21,7 +22,10 @@ class ModelUnavailableError(ModelError, ConnectionError):
 
 class ModelAPIError(ModelError):
     "An endpoint answered with an HTTP error status; `status_code` says which (429 and 5xx are worth retrying)."
-    def __init__(self, msg:str, status_code:int): super().__init__(msg); self.status_code = status_code
+    def __init__(self,
+                 msg:str,         # the message, naming the model, the URL and the endpoint's error
+                 status_code:int, # the HTTP status the endpoint answered, e.g. 429 or 503
+                ): super().__init__(msg); self.status_code = status_code
 
 # %% ../nbs/02_models.ipynb #2f4b9152
 @dataclass
@@ -29,12 +33,12 @@ class Generation:
     "A model's answer to one prompt, with usage, latency and cost."
     text:str                 # the completion
     prompt_tokens:int        # by the model's own tokenizer (local) or the API's usage field (remote)
-    completion_tokens:int
+    completion_tokens:int    # tokens generated, counted the same way
     latency_s:float          # wall time of the call
     cost_usd:float           # from the card's prices
-    model_id:str
+    model_id:str             # the model that answered, "provider:name"
     params:dict=field(default_factory=dict) # the parameters the call used
-    finish_reason:str|None=None
+    finish_reason:str|None=None # why it stopped, as the model reports it: "stop", "length", ...; None if not reported
     @property
     def total_tokens(self): return self.prompt_tokens + self.completion_tokens
     def to_dict(self): return asdict(self)
@@ -48,7 +52,10 @@ DEFAULT_PARAMS = dict(temperature=0.0, max_tokens=64)
 # %% ../nbs/02_models.ipynb #be845e8e
 class Model:
     "A model behind one interface: `generate(prompt) -> Generation`."
-    def __init__(self, card:ModelCard, **params):
+    def __init__(self,
+                 card:ModelCard, # the model's card: its id, prices and the parameters it takes
+                 **params:Annotated[object, "default call parameters, from the card's `accepts`, e.g. temperature=0"],
+                ):
         self.card = card
         self._check(params, card.gen_params + self.extra_params)
         self.params = {**{k:v for k,v in DEFAULT_PARAMS.items() if k in card.gen_params}, **params}
@@ -66,15 +73,25 @@ class Model:
         p = {**self.params, **overrides}
         return {k:v for k,v in p.items() if k in self.card.gen_params and v is not None}
 
-    def generate(self, prompt:str, **overrides)->Generation:
+    def _generation(self, answer:tuple, p:dict, t0:float)->Generation:
+        "The `Generation` of a call with parameters `p`, started at `t0`, that got `answer`: (text, tokens in, out, finish)."
+        text, pt, ct, fin = answer
+        return Generation(text, prompt_tokens=pt, completion_tokens=ct, latency_s=time.perf_counter() - t0,
+                          cost_usd=self.card.cost(pt, ct), model_id=self.id, params=p, finish_reason=fin)
+
+    def generate(self,
+                 prompt:str, # a completion prompt (chat endpoints get it as one user message)
+                 **overrides:Annotated[object, "generation parameters for this call only, e.g. max_tokens=8"],
+                )->Generation:
         "Call the model on `prompt` (a completion prompt), with parameter `overrides` for this call."
         p = self._gen_params(overrides)
         t = time.perf_counter()
-        text, pt, ct, fin = self._call(prompt, p)
-        lat = time.perf_counter() - t
-        return Generation(text, pt, ct, lat, self.card.cost(pt, ct), self.id, p, fin)
+        return self._generation(self._call(prompt, p), p, t)
 
-    async def agenerate(self, prompt:str, **overrides)->Generation:
+    async def agenerate(self,
+                        prompt:str, # a completion prompt (chat endpoints get it as one user message)
+                        **overrides:Annotated[object, "generation parameters for this call only, e.g. max_tokens=8"],
+                       )->Generation:
         "`generate` without blocking the event loop."
         return await asyncio.to_thread(self.generate, prompt, **overrides)
 
@@ -115,7 +132,10 @@ def _load_llama(path:str, n_ctx:int, n_threads:int):
 class LocalLlama(Model):
     "A GGUF model run in-process by llama-cpp-python (completion prompts)."
     extra_params = INTERFACE_PARAMS['local']
-    def __init__(self, card:ModelCard, **params):
+    def __init__(self,
+                 card:ModelCard, # a card with provider `local`
+                 **params:Annotated[object, "default call parameters, and n_ctx, n_threads, model_path (None: embedded model)"],
+                ):
         super().__init__(card, **params)
         s = get_settings()
         self.params.setdefault('n_ctx', s.llm_context); self.params.setdefault('n_threads', s.llm_threads)
@@ -136,7 +156,8 @@ class LocalLlama(Model):
         u, ch = r['usage'], r['choices'][0]
         return ch['text'], u['prompt_tokens'], u['completion_tokens'], ch.get('finish_reason')
 
-    def count_tokens(self, text:str)->int:
+    def count_tokens(self, text:str # any text; no beginning-of-sequence token is added
+                    )->int:
         "Tokens in `text` by the model's own tokenizer."
         return len(self.llama[0].tokenize(text.encode(), add_bos=False))
 
@@ -151,7 +172,10 @@ class OpenAICompatible(Model):
     The protocol is a JSON POST: async calls go through one aiohttp session per event loop, sync calls through httpx.
     (The `openai` SDK's typed requests and responses cost ~8% of wall time at concurrency 16: `benchmarks/runner.py`.)"""
     extra_params = INTERFACE_PARAMS['openai-compatible']
-    def __init__(self, card:ModelCard, **params):
+    def __init__(self,
+                 card:ModelCard, # a card of an OpenAI-compatible provider (openai-compatible, ollama, llamacpp)
+                 **params:Annotated[object, "default call parameters, and base_url, mode ('completion'/'chat'), api_key_env, timeout"],
+                ):
         super().__init__(card, **params)
         self.params.setdefault('base_url', card.base_url or OPENAI_COMPATIBLE.get(card.provider))
         self.params.setdefault('mode', 'chat' if card.provider == 'ollama' else 'completion')
@@ -215,7 +239,10 @@ class OpenAICompatible(Model):
         "Close the session of the running event loop now (it is also closed when the loop shuts down)."
         if (e := self._async.pop(asyncio.get_running_loop(), None)) is not None: await e[1].aclose()
 
-    async def agenerate(self, prompt:str, **overrides)->Generation:
+    async def agenerate(self,
+                        prompt:str, # a completion prompt (in mode 'chat', sent as one user message)
+                        **overrides:Annotated[object, "generation parameters for this call only, e.g. max_tokens=8"],
+                       )->Generation:
         import aiohttp
         p = self._gen_params(overrides); url, body = self._request(prompt, p)
         s = await self._session(); t = time.perf_counter()
@@ -223,8 +250,7 @@ class OpenAICompatible(Model):
             async with s.post(url, json=body, allow_redirects=False) as r: status, raw = r.status, await r.read()
         except TimeoutError: raise self._unavailable(None) from None
         except aiohttp.ClientError as e: raise self._unavailable(e) from None
-        text, pt, ct, fin = self._parse(status, raw)
-        return Generation(text, pt, ct, time.perf_counter()-t, self.card.cost(pt, ct), self.id, p, fin)
+        return self._generation(self._parse(status, raw), p, t)
 
 # %% ../nbs/02_models.ipynb #f1c8727a
 @contextlib.contextmanager
@@ -244,7 +270,10 @@ PROVIDER_EXTRAS = dict(anthropic='anthropic', google_genai='google', mistralai='
 class LangChainChat(Model):
     "A hosted chat model through langchain's `init_chat_model`."
     extra_params = INTERFACE_PARAMS['hosted']
-    def __init__(self, card:ModelCard, **params):
+    def __init__(self,
+                 card:ModelCard, # a card of a hosted provider (openai, anthropic, google_genai, mistralai)
+                 **params:Annotated[object, "default call parameters, and base_url, timeout"],
+                ):
         super().__init__(card, **params)
         var = card.api_key_env or HOSTED[card.provider]
         if self.params.get('base_url') is not None: check_key_destination(card.id, self.params['base_url'], var, configured_endpoints(card))
@@ -272,15 +301,19 @@ class LangChainChat(Model):
     def _call(self, prompt, p):
         with _api_errors(self): return self._parse(self._bind(p).invoke(prompt))
 
-    async def agenerate(self, prompt:str, **overrides)->Generation:
+    async def agenerate(self,
+                        prompt:str, # the prompt, sent as one user message
+                        **overrides:Annotated[object, "generation parameters for this call only, e.g. max_tokens=8"],
+                       )->Generation:
         p = self._gen_params(overrides); t = time.perf_counter()
-        with _api_errors(self): text, pt, ct, fin = self._parse(await self._bind(p).ainvoke(prompt))
-        return Generation(text, pt, ct, time.perf_counter()-t, self.card.cost(pt, ct), self.id, p, fin)
+        with _api_errors(self): answer = self._parse(await self._bind(p).ainvoke(prompt))
+        return self._generation(answer, p, t)
 
 # %% ../nbs/02_models.ipynb #1cf23822
 def get_model(model_id:str|None=None, # "provider:name"; default: the settings' `default_model`
               catalog:Catalog|None=None, # where cards come from (default: built-ins + your catalog file)
-              **params)->Model:
+              **params:Annotated[object, "default call parameters: the card's `accepts`, e.g. temperature=0, base_url=..."],
+             )->Model:
     "A `Model` for `model_id`, with default call parameters `params` (temperature, max_tokens, stop, seed, ...)."
     model_id = model_id or get_settings().default_model
     if not isinstance(model_id, str) or ':' not in model_id: raise UnknownModelError(f"model id {model_id!r} is not of the form 'provider:name' (e.g. 'local:gemma3-270m')")

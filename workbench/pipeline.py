@@ -10,6 +10,7 @@ __all__ = ['INDEX_SHORT', 'INDEX_AXES', 'ConfigError', 'RAGConfig', 'config_axes
 import asyncio, hashlib, json, time
 from dataclasses import dataclass, field, asdict, replace, fields
 from pathlib import Path
+from typing import Annotated
 from .settings import WorkbenchError, get_settings, check_number
 from .chunking import ChunkSpec
 from .retrieval import IndexSpec
@@ -37,7 +38,16 @@ class RAGConfig:
     embedder:str='minilm'                   # embedder for dense indexes
 
     @classmethod
-    def make(cls, model=None, prompt='qa-terse', chunk=None, index=None, k=None, retrieval=True, params=None, embedder=None)->'RAGConfig':
+    def make(cls,
+             model=None,        # "provider:name"; None: the settings' `default_model`
+             prompt='qa-terse', # a prompt name, or "name@version" for one version
+             chunk=None,        # a `ChunkSpec` or a dict of its fields; None: the settings' chunk_size and chunk_overlap
+             index=None,        # an `IndexSpec` or a dict of its fields; None: `IndexSpec()` (dense, cosine)
+             k=None,            # chunks retrieved per question, at least 1; None: the settings' `top_k`
+             retrieval=True,    # False: closed-book, no retrieval and no context in the prompt
+             params=None,       # model call parameters as a dict, e.g. {"temperature": 0} (checked as in a grid file)
+             embedder=None,     # the embedder of dense indexes; None: the settings' `embedder`
+            )->'RAGConfig':
         "A config from plain values; unset ones come from the settings."
         s = get_settings()
         chunk = ChunkSpec(**chunk) if isinstance(chunk, dict) else (chunk or ChunkSpec(size=s.chunk_size, overlap=s.chunk_overlap))
@@ -48,8 +58,8 @@ class RAGConfig:
             from workbench.validate import validate
             from workbench.schemas import CallParams
             validate(CallParams, {n:(list(v) if isinstance(v, tuple) else v) for n,v in dict(params).items()}, 'params', error=ConfigError, assign=True)
-        return cls(model or s.default_model, prompt, chunk, index, k, bool(retrieval),
-                   tuple(sorted((str(n), _freeze(v)) for n,v in (params or {}).items())), embedder or s.embedder)
+        return cls(model or s.default_model, prompt, chunk=chunk, index=index, k=k, retrieval=bool(retrieval),
+                   params=tuple(sorted((str(n), _freeze(v)) for n,v in (params or {}).items())), embedder=embedder or s.embedder)
 
     @property
     def params_dict(self)->dict: return {n:(list(v) if isinstance(v, tuple) else v) for n,v in self.params}
@@ -59,7 +69,8 @@ class RAGConfig:
         return dict(model=self.model, params=self.params_dict, prompt=self.prompt, chunk=asdict(self.chunk), index=asdict(self.index),
                     k=self.k, retrieval=self.retrieval, embedder=self.embedder)
     @classmethod
-    def from_dict(cls, d:dict)->'RAGConfig':
+    def from_dict(cls, d:dict # a config as `to_dict` writes it (unknown fields are refused)
+                 )->'RAGConfig':
         if bad := [k for k in d if k not in {f.name for f in fields(cls)}]: raise ConfigError(f"unknown config field {bad[0]!r}; fields are {', '.join(f.name for f in fields(cls))}")
         return cls.make(**d)
 
@@ -95,7 +106,8 @@ def _index_changes(ix:IndexSpec)->list[str]:
 # %% ../nbs/06_pipeline.ipynb #63803b88
 INDEX_AXES = ('space', 'hnsw_m', 'ef_construction', 'ef_search', 'hybrid_weight', 'rrf_k', 'bm25_k1', 'bm25_b')
 
-def config_axes(c:RAGConfig)->dict:
+def config_axes(c:RAGConfig # the config to describe
+               )->dict:
     "Every axis of `c` by name (model, prompt, chunking, index and its settings, embedder, k, `param_<name>`); None where it does not apply."
     r, ix = c.retrieval, (c.index.params if c.retrieval else {})
     dense = r and c.index.kind != 'bm25'
@@ -139,7 +151,8 @@ def config_labels(configs # RAGConfigs, or a dict of them by id (e.g. the config
 from fastcore.basics import patch
 
 @patch
-def pinned(self:RAGConfig, prompts=None)->'RAGConfig':
+def pinned(self:RAGConfig, prompts=None # a `PromptStore`; None: the settings' `prompts_dir`
+          )->'RAGConfig':
     "This config with its prompt pinned to a version of the prompt store (default store: the settings' `prompts_dir`)."
     if '@' in self.prompt: return self
     from workbench.prompts import PromptStore
@@ -149,13 +162,13 @@ def pinned(self:RAGConfig, prompts=None)->'RAGConfig':
 @dataclass
 class Answer:
     "A pipeline's answer to one question, with everything that produced it."
-    question:str
+    question:str                # the question asked
     answer:str                  # the model's text, stripped
     contexts:list               # the retrieved chunks: dicts with id, doc_id, start, end, score, rank, text
     prompt:str                  # the prompt as sent
     generation:object=None      # the `Generation` (tokens, latency, cost, params)
     timings:dict=field(default_factory=dict) # seconds per stage: retrieve, render, generate
-    config_hash:str=''
+    config_hash:str=''          # the hash of the `RAGConfig` that answered ('' when not recorded)
     @property
     def cost_usd(self): return self.generation.cost_usd if self.generation else 0.0
     def _repr_markdown_(self):
@@ -164,19 +177,26 @@ class Answer:
         usage = f"{g.prompt_tokens}+{g.completion_tokens} tokens, ${g.cost_usd:.6f}" if g else ''
         return f"**{self.answer}**\n\n{ctx}\n\n*{usage}; " + ', '.join(f"{k} {v*1000:.0f} ms" for k,v in self.timings.items()) + '*'
 
-def context_dicts(hits)->list[dict]:
+def context_dicts(hits # retrieved chunks, as an index's `retrieve` returns them
+                 )->list[dict]:
     "Retrieved chunks as plain dicts (what result rows keep)."
     return [dict(id=h.chunk.id, doc_id=h.doc_id, start=h.start, end=h.end, score=round(float(h.score), 6), rank=h.rank, text=h.text) for h in hits]
 
-def format_context(contexts:list[dict])->str:
+def format_context(contexts:list[dict] # chunks as `context_dicts` gives them: doc_id and text are used
+                  )->str:
     "The contexts as the prompt sees them: one block per chunk, headed by its document id."
     return '\n\n'.join(f"[{c['doc_id']}] {c['text']}" for c in contexts)
 
 # %% ../nbs/06_pipeline.ipynb #7c35ea6c
 class Pipeline:
     "Retrieve, render, generate: one `RAGConfig` made runnable."
-    def __init__(self, config:RAGConfig, corpus=None, # a `Corpus`; default the settings' corpus
-                 prompts=None, store=None, prompt=None, model=None):
+    def __init__(self, config:RAGConfig, # the system to run
+                 corpus=None,  # a `Corpus`; default the settings' corpus
+                 prompts=None, # a `PromptStore` to find the config's prompt in; None: the settings' `prompts_dir`
+                 store=None,   # where built indexes are cached: a `StageCache` or directory; None: the settings' `store_dir`
+                 prompt=None,  # a `Prompt` to use instead of looking the config's up (e.g. one read from an exported file)
+                 model=None,   # a `Model` to use instead of `get_model(config.model, **config.params)`
+                ):
         from workbench.prompts import PromptStore
         self.config = config
         self.prompt = prompt or (prompts or PromptStore()).get(config.prompt)
@@ -204,7 +224,9 @@ class Pipeline:
         return self._index
     def __repr__(self): return f"Pipeline({self.config.label})"
 
-def check_prompt(prompt, config:RAGConfig):
+def check_prompt(prompt,          # a `Prompt`: its `input_variables` are checked
+                 config:RAGConfig # the config: with retrieval, the prompt needs {context} too
+                ):
     "Raise `ConfigError` unless the pipeline can fill exactly the prompt's variables."
     can = {'question'} | ({'context'} if config.retrieval else set())
     if missing := [v for v in prompt.input_variables if v not in can]:
@@ -217,10 +239,16 @@ def check_prompt(prompt, config:RAGConfig):
 @dataclass
 class Prepared:
     "A question ready for the model: the rendered prompt, its contexts, and the time each stage took."
-    question:str; prompt:str; contexts:list; timings:dict
+    question:str  # the question asked
+    prompt:str    # the prompt to send, rendered
+    contexts:list # the retrieved chunks, as `context_dicts` gives them ([] without retrieval)
+    timings:dict  # seconds per stage so far: retrieve, render
 
 @patch
-def prepare(self:Pipeline, question:str, hits=None)->Prepared:
+def prepare(self:Pipeline,
+            question:str, # the question to answer
+            hits=None,    # chunks already retrieved for it (`retrieve_many`); None: retrieve now. Unused without retrieval
+           )->Prepared:
     "Retrieve (unless `hits` are given) and render the prompt for `question`."
     t0 = time.perf_counter()
     if self.config.retrieval and hits is None: hits = self.index.retrieve(question, self.config.k)
@@ -231,7 +259,8 @@ def prepare(self:Pipeline, question:str, hits=None)->Prepared:
     return Prepared(question, prompt, ctx, dict(retrieve=t1-t0, render=time.perf_counter()-t1))
 
 @patch
-def prepare_many(self:Pipeline, questions:list[str])->list[Prepared]:
+def prepare_many(self:Pipeline, questions:list[str] # the questions, answered in this order
+                )->list[Prepared]:
     "`prepare` for many questions, retrieving in one batch."
     hits = self.index.retrieve_many(questions, self.config.k) if self.config.retrieval else [None]*len(questions)
     return [self.prepare(q, h) for q,h in zip(questions, hits)]
@@ -242,38 +271,66 @@ def call_overrides(self:Pipeline)->dict:
     return {'stop': list(self.prompt.stop)} if self.prompt.stop and 'stop' not in self.config.params_dict else {}
 
 @patch
-def finish(self:Pipeline, prep:Prepared, g)->Answer:
+def finish(self:Pipeline,
+           prep:Prepared, # a question as `prepare` made it ready
+           g,             # the model's `Generation` for `prep.prompt`
+          )->Answer:
     "The `Answer` for a prepared question and the model's `Generation`."
-    return Answer(prep.question, g.text.strip(), prep.contexts, prep.prompt, g, {**prep.timings, 'generate': g.latency_s}, self.config.hash)
+    return Answer(prep.question, g.text.strip(), contexts=prep.contexts, prompt=prep.prompt, generation=g,
+                  timings={**prep.timings, 'generate': g.latency_s}, config_hash=self.config.hash)
 
 @patch
-def answer(self:Pipeline, question:str)->Answer:
+def answer(self:Pipeline, question:str # the question to answer
+          )->Answer:
     "Answer `question`: retrieve, render, generate."
     prep = self.prepare(question)
     return self.finish(prep, self.model.generate(prep.prompt, **self.call_overrides()))
 
 @patch
-async def aanswer(self:Pipeline, question:str)->Answer:
+async def aanswer(self:Pipeline, question:str # the question to answer
+                 )->Answer:
     "`answer` without blocking the event loop."
     prep = await asyncio.to_thread(self.prepare, question)
     return self.finish(prep, await self.model.agenerate(prep.prompt, **self.call_overrides()))
 
 # %% ../nbs/06_pipeline.ipynb #99b95fa8
+_UNUSED = Annotated[object, "ignored: taken for the langchain `Runnable` interface"]   # what the unused `**kw` reads as in the docs
+
 @patch
-def invoke(self:Pipeline, input, config=None, **kw)->Answer:
+def invoke(self:Pipeline,
+           input,       # a question, or a dict with a 'question'
+           config=None, # ignored: taken for the langchain `Runnable` interface
+           **kw:_UNUSED,
+          )->Answer:
     "Runnable interface: the `Answer` to `input` (a question, or a dict with a 'question')."
     return self.answer(input['question'] if isinstance(input, dict) else input)
 
 @patch
-async def ainvoke(self:Pipeline, input, config=None, **kw)->Answer:
+async def ainvoke(self:Pipeline,
+                  input,       # a question, or a dict with a 'question'
+                  config=None, # ignored: taken for the langchain `Runnable` interface
+                  **kw:_UNUSED,
+                 )->Answer:
+    "`invoke` without blocking the event loop."
     return await self.aanswer(input['question'] if isinstance(input, dict) else input)
 
 @patch
-def batch(self:Pipeline, inputs:list, config=None, **kw)->list[Answer]:
+def batch(self:Pipeline,
+          inputs:list, # questions, or dicts with a 'question'
+          config=None, # ignored: taken for the langchain `Runnable` interface
+          **kw:_UNUSED,
+         )->list[Answer]:
+    "The `Answer`s to `inputs`, one after another, in order."
     return [self.invoke(i) for i in inputs]
 
 @patch
-async def abatch(self:Pipeline, inputs:list, config=None, max_concurrency:int|None=None, **kw)->list[Answer]:
+async def abatch(self:Pipeline,
+                 inputs:list,                    # questions, or dicts with a 'question'
+                 config=None,                    # ignored: taken for the langchain `Runnable` interface
+                 max_concurrency:int|None=None,  # questions answered at once; None: the settings' `concurrency`
+                 **kw:_UNUSED,
+                )->list[Answer]:
+    "The `Answer`s to `inputs`, at most `max_concurrency` at a time, in order."
     sem = asyncio.Semaphore(max_concurrency or get_settings().concurrency)
     async def one(i):
         async with sem: return await self.ainvoke(i)
@@ -290,7 +347,9 @@ def __or__(self:Pipeline, other): return self.as_runnable() | other
 
 # %% ../nbs/06_pipeline.ipynb #06681c2c
 @patch
-def export(self:Pipeline, path, corpus_path=None # where the app finds the corpus (default: where it was loaded from)
+def export(self:Pipeline,
+           path,            # the YAML file to write (replaced whole, atomically)
+           corpus_path=None # where the app finds the corpus (default: where it was loaded from)
           )->Path:
     "Write this pipeline's pinned configuration to `path` (YAML, pipeline file schema `workbench.validate.SCHEMA_VERSION`)."
     import yaml, workbench
@@ -307,9 +366,11 @@ def export(self:Pipeline, path, corpus_path=None # where the app finds the corpu
     return Path(path)
 
 # %% ../nbs/06_pipeline.ipynb #5e13a013
-def load_pipeline(path, corpus=None, # a `Corpus` to use instead of the exported path
+def load_pipeline(path,              # a pipeline file written by `Pipeline.export`
+                  corpus=None,       # a `Corpus` to use instead of the exported path
                   strict:bool=True,  # refuse a corpus whose fingerprint differs from the exported one
-                  store=None)->Pipeline:
+                  store=None,        # where built indexes are cached: a `StageCache` or directory; None: `store_dir`
+                 )->Pipeline:
     "The `Pipeline` exported to `path`, ready to answer; the file is checked (`workbench.validate.PipelineFile`) before anything loads."
     import yaml
     from workbench.prompts import Prompt

@@ -16,7 +16,8 @@ from .settings import WorkbenchError, check_number
 class RaceError(WorkbenchError, ValueError):
     "Racing parameters that cannot work: round size, alpha, the metric."
 
-def default_round_size(n_questions:int)->int:
+def default_round_size(n_questions:int # questions in the evaluation set
+                      )->int:
     "Questions per round when none is given: a tenth of the set, at least 10, at most all of it."
     return min(n_questions, max(10, n_questions // 10))
 
@@ -40,8 +41,10 @@ def check_race(n_questions:int,   # questions in the evaluation set
 def eliminate(scores,                   # n x k cumulative scores of the survivors (questions so far x configs); rows with a missing score are dropped
               names:list,               # the configs' names (column order)
               level:float,              # this round's share of alpha: alpha / R
-              higher_is_better:bool=True,
-              seed:int=0, method:str='auto')->tuple[str, list[dict]]:
+              higher_is_better:bool=True, # False for metrics where lower wins (latency, cost)
+              seed:int=0,               # seed of the Monte Carlo tests
+              method:str='auto',        # the paired test: 'auto' (fit to the sample size), 'permutation', 't', 'bootstrap'
+             )->tuple[str, list[dict]]:
     "(leader, eliminations): configs whose paired difference to the leader is significantly negative, Holm over all pairs at `level`."
     import numpy as np
     from workbench.stats import tied_best
@@ -64,11 +67,17 @@ class RaceState:
     "A race in progress: question order, survivors, eliminations, per-round running means."
     order:list                 # sample ids in race order
     configs:list               # config keys, in grid order
-    round_size:int; alpha:float
-    higher_is_better:bool=True; seed:int=0; method:str='auto'; power:float=0.8
-    labels:dict=field(default_factory=dict)
+    round_size:int             # questions per round (the last round takes the remainder)
+    alpha:float                # family-wise error rate of the whole race, split evenly over the rounds
+    higher_is_better:bool=True # False when a lower `metric` wins
+    seed:int=0                 # seed of the Monte Carlo tests (round r uses seed + r)
+    method:str='auto'          # the paired test: 'auto' (fit to the sample size), 'permutation', 't' or 'bootstrap'
+    power:float=0.8            # the futility stop: chance a real difference would still be found
+    labels:dict=field(default_factory=dict)   # config key -> label shown in rounds and eliminations
     metric:str='f1'            # the metric that decides (read from the run's rows)
-    alive:list=None; eliminations:list=field(default_factory=list); rounds:list=field(default_factory=list)
+    alive:list=None            # configs still in the race (None: all of `configs`)
+    eliminations:list=field(default_factory=list)   # one dict per config that left: round, leader, difference, p, reason
+    rounds:list=field(default_factory=list)         # one dict per config and round: running mean, 95% interval, status
     done:int=0                 # rounds finished
     stop:str|None=None         # why the race stopped (None: still running)
     def __post_init__(self):
@@ -77,10 +86,12 @@ class RaceState:
     def max_rounds(self)->int: return max(1, len(self.order) // self.round_size)
     @property
     def level(self)->float: return self.alpha / self.max_rounds
-    def bounds(self, r:int)->tuple[int,int]:
+    def bounds(self, r:int # the round, 0-based
+              )->tuple[int,int]:
         "(start, end) of round r in `order` (0-based; the last round takes the remainder)."
         return r*self.round_size, (len(self.order) if r == self.max_rounds - 1 else (r + 1)*self.round_size)
-    def round_ids(self, r:int)->list: return self.order[slice(*self.bounds(r))]
+    def round_ids(self, r:int # the round, 0-based
+                 )->list: return self.order[slice(*self.bounds(r))]
     def seen(self)->list: return self.order[:self.bounds(self.done - 1)[1]] if self.done else []
 
 # %% ../nbs/08c_race.ipynb #7aaab423
@@ -112,14 +123,15 @@ def _futile(S, leader:int, level:float, power:float, n_total:int)->bool:
 from fastcore.basics import patch
 
 @patch
-def update(self:RaceState, ps)->list[dict]:
+def update(self:RaceState, ps # per-question scores: a DataFrame, rows sample ids, columns config keys (`per_sample`)
+          )->list[dict]:
     "Close the next round on `ps` (per-question scores: rows the questions seen so far, columns at least the survivors); the round's eliminations."
     import numpy as np
     r = self.done
     ps = ps.reindex(index=self.order[:self.bounds(r)[1]], columns=self.alive)
     S = ps.to_numpy(float)
     rows = _running(ps, r + 1, len(ps), self.labels)
-    leader, out = eliminate(S, self.alive, self.level, self.higher_is_better, self.seed + r, self.method)
+    leader, out = eliminate(S, self.alive, self.level, self.higher_is_better, seed=self.seed + r, method=self.method)
     gone = {e['config'] for e in out}
     for e in out: e.update(round=r + 1, questions=len(ps), label=self.labels.get(e['config'], e['config']))
     for row in rows:
@@ -142,20 +154,27 @@ def to_dict(self:RaceState)->dict:
     return {**{k: getattr(self, k) for k in keep}, 'max_rounds': self.max_rounds, 'level': self.level, 'order': self.order}
 
 # %% ../nbs/08c_race.ipynb #82259bd4
-def question_order(ids:list, seed:int=0)->list:
+def question_order(ids:list,  # the evaluation set's sample ids (any order)
+                   seed:int=0, # the permutation's seed
+                  )->list:
     "The sample ids in the race's seeded order: a permutation of the sorted ids (the same seed and ids give the same order, whatever order they come in)."
     import numpy as np
     ids = sorted(ids)
     return [ids[i] for i in np.random.default_rng(seed).permutation(len(ids))]
 
 def simulate(scores,                  # n x k planted per-question scores (questions x configs)
-             round_size:int, alpha:float=0.05, seed:int=0, higher_is_better:bool=True, names=None)->RaceState:
+             round_size:int,             # questions per round
+             alpha:float=0.05,           # family-wise error rate of the whole race
+             seed:int=0,                 # seed of the question order and the Monte Carlo tests
+             higher_is_better:bool=True, # False when lower scores win
+             names=None,                 # the configs' names (column order); None: '0', '1', ...
+            )->RaceState:
     "A whole race on a score matrix: the same `RaceState.update` as `race`, without a model (for simulations and replays)."
     import numpy as np, pandas as pd
     S = np.asarray(scores, float)
     names = [str(i) for i in range(S.shape[1])] if names is None else list(names)
     ps = pd.DataFrame(S, index=[f"q{i}" for i in range(len(S))], columns=names)
-    st = RaceState(question_order(ps.index, seed), names, round_size, alpha, higher_is_better, seed)
+    st = RaceState(question_order(ps.index, seed), names, round_size, alpha, higher_is_better=higher_is_better, seed=seed)
     while st.stop is None: st.update(ps)
     return st
 
@@ -168,7 +187,9 @@ def race_line(calls:dict,              # `RaceResult.calls` (or the run's stored
 
 EXIT_COLUMNS = ['config', 'round', 'questions', 'leader', 'mean', 'diff', 'lo', 'hi', 'p_adjusted', 'level', 'reason']
 
-def exit_table(eliminations, labels:dict|None=None):
+def exit_table(eliminations,           # `RaceState.eliminations` (list of dicts) or `RaceResult.eliminations` (DataFrame)
+               labels:dict|None=None, # config hash -> label, to name the leaders; None: their hashes
+              ):
     "When and why each config left: its label, round, questions seen, the leader then, its mean, the difference to the leader (95% CI), Holm-adjusted p and the level it beat."
     import pandas as pd
     el = pd.DataFrame(eliminations)
@@ -181,14 +202,14 @@ def exit_table(eliminations, labels:dict|None=None):
 @dataclass
 class RaceResult:
     "A finished race: survivors, eliminations, per-round running means, calls against the full grid, and the decision."
-    run_id:str
+    run_id:str              # the race's run id in its store
     survivors:list          # config hashes still in the race
     eliminations:object     # DataFrame: round, config, label, leader, n, mean, diff, lo, hi, p_value, p_adjusted, level, reason
     rounds:object           # DataFrame: round, questions, config, label, mean, lo, hi, status (for a chart)
     calls:dict              # calls and rows of the race against the full grid; paid calls and cache hits
     decision:object         # `analysis.decide` on the survivors' rows (the one winner function)
     stop:str                # why the race stopped
-    store:object=None
+    store:object=None       # the `RunStore` holding its rows (None: the default store)
     stats:dict=field(default_factory=dict)   # the runner's counters summed over the rounds: calls, cache_hits, retries, errors, ...
     estimate:object=None                     # the runner's estimate of the full grid (the worst case of the race)
     seconds:float=math.nan                   # wall time of the race, planning included
@@ -231,14 +252,18 @@ def _save_race(store, run_id:str, st:RaceState):
     spec['race'] = st.to_dict()
     store.db.execute('UPDATE runs SET spec=? WHERE run_id=?', (json.dumps(spec, default=str), run_id))
 
-def race_record(run_id:str, store=None)->dict:
+def race_record(run_id:str, # the race's run id
+                store=None, # the run store holding it; None: `<store_dir>/runs.sqlite`
+               )->dict:
     "The race kept with run `run_id`: its parameters, eliminations, survivors and stop reason (`RaceError` when the run was not a race)."
     from workbench.runstore import RunStore
     rec = _spec_race(store or RunStore(), run_id)
     if rec is None: raise RaceError(f"run {run_id} is not a race: it has no race record")
     return rec
 
-def race_survivors(run_id:str, store=None)->list|None:
+def race_survivors(run_id:str, # the race's run id
+                   store=None, # the run store holding it; None: `<store_dir>/runs.sqlite`
+                  )->list|None:
     "The configs race `run_id` kept, the only ones its winner may come from (the others answered fewer questions); None when the run was not a race."
     from workbench.runstore import RunStore
     rec = _spec_race(store or RunStore(), run_id)
@@ -259,7 +284,10 @@ def _scores(store, run_id:str, metric:str):
     vals = [(s or {}).get(metric) if isinstance(s, dict) else None for s in rows['scores']]
     return per_sample(rows.assign(**{metric: pd.to_numeric(pd.Series(vals, index=rows.index, dtype=object), errors='coerce')}), metric)
 
-def race_calls(tasks:list, st:RaceState, n_full_calls:int)->dict:
+def race_calls(tasks:list,        # the plan's tasks (`Plan.tasks`): every (config, sample)
+               st:RaceState,       # the race after its last round
+               n_full_calls:int,   # unique model calls of the full grid (`len(Plan.calls)`)
+              )->dict:
     "Rows and unique model calls the race used (survivors x rounds run) against the full grid's."
     alive_in = {}                                   # config -> the rounds it answered
     gone = {e['config']: e['round'] for e in st.eliminations}
@@ -270,7 +298,12 @@ def race_calls(tasks:list, st:RaceState, n_full_calls:int)->dict:
     return dict(configs=len(st.configs), rounds=st.done, max_rounds=st.max_rounds, round_size=st.round_size, race_rows=len(used), full_rows=len(tasks),
                 race_calls=len(keys), full_calls=n_full_calls, saved=1 - len(keys)/max(1, n_full_calls))
 
-def decide_race(df, survivors:list, metric:str, alpha:float=0.05, seed:int=0):
+def decide_race(df,              # the race's rows (`results(run_id)`)
+                survivors:list,  # config hashes still in the race: the winner is one of them
+                metric:str,      # the metric that decides
+                alpha:float=0.05, # error rate of the tied-best set
+                seed:int=0,      # seed of the Monte Carlo tests
+               ):
     "`analysis.decide` on the survivors' rows: the race's winner is the one winner function's."
     from workbench.analysis import decide
     return decide(df[df['config_hash'].isin(survivors)], primary=metric, alpha=alpha, seed=seed)
@@ -279,7 +312,10 @@ def decide_race(df, survivors:list, metric:str, alpha:float=0.05, seed:int=0):
 def race_leaderboard(df,              # the race's rows (`results(run_id)`)
                      survivors:list,  # config hashes still in the race
                      eliminations,    # `RaceResult.eliminations` (config, round)
-                     metrics=('f1',), primary:str|None=None, **kw):
+                     metrics=('f1',), # the metrics shown, each with its interval
+                     primary:str|None=None, # the metric that ranks; None: the first of `metrics`
+                     **kw,            # more arguments of `analysis.leaderboard` (n_boot, seed, level, ...)
+                    ):
     """The race's leaderboard: the survivors first, in the one ranking (`analysis.leaderboard` over their rows, so its
     first row is `analysis.winner` of the survivors: the race's winner), then the configs that left, latest out first,
     each over the questions it answered. `left` is the round a config left in (NaN: it survived)."""
@@ -319,14 +355,25 @@ async def _race_rounds(run, st:RaceState, say)->dict:
     return total
 
 # %% ../nbs/08c_race.ipynb #f47d9804
-async def arace(grid, evalset, corpus=None,
+async def arace(grid,                      # the configurations to race (a `Grid`)
+                evalset,                   # the `EvalSet` whose questions are asked, in rounds
+                corpus=None,               # the `Corpus` to retrieve from; None: the settings' corpus
                 metric:str='f1',           # the metric that decides (one of `metrics`)
                 round_size:int|None=None,  # questions per round (default: a tenth of the set, at least 10; at most all)
                 alpha:float=0.05,          # chance of eliminating any config as good as the leader, over the whole race
                 seed:int=0,                # the question order and the Monte Carlo tests
                 metrics=None,              # scored per row (default: the runner's, plus `metric`)
-                limits=None, budget:float|None=None, name:str='', resume:str|None=None, store=None, cache=True,
-                prompts=None, index_store=None, progress:bool=True, method:str='auto')->RaceResult:
+                limits=None,               # in-flight calls, rate limits, timeout, retries (`Limits`); None: the settings'
+                budget:float|None=None,    # US dollars the full grid may cost at most; None: the settings' `budget_usd`
+                name:str='',               # a name to show for the run (one printable line); '': none
+                resume:str|None=None,      # the id of an unfinished race to continue (same round size, alpha and seed)
+                store=None,                # the `RunStore` the rows go to; None: `<store_dir>/runs.sqlite`
+                cache=True,                # True: the settings' `ResponseCache`, or one; None or False: no cache
+                prompts=None,              # a `PromptStore`; None: the settings' `prompts_dir`
+                index_store=None,          # the chunk and index cache (`StageCache` or a folder); None: `store_dir`
+                progress:bool=True,        # report rounds, eliminations and calls on stderr
+                method:str='auto',         # the paired test: 'auto', 'permutation', 't' or 'bootstrap'
+               )->RaceResult:
     "Race `grid` on `evalset` (async form of `race`)."
     from workbench.runner import astart_run, arun_grid, results, DEFAULT_METRICS
     from workbench.grid import check_evalset
@@ -346,22 +393,25 @@ async def arace(grid, evalset, corpus=None,
     store = store or RunStore()
     if len(grid) == 1:
         say("racing is off for one config: a normal run")
-        rr = await arun_grid(grid, evalset, corpus, ms, limits, budget, name, resume, store=store, cache=cache, prompts=prompts,
-                             index_store=index_store, progress=progress)
+        rr = await arun_grid(grid, evalset, corpus, ms, limits, budget=budget, name=name, resume=resume, store=store, cache=cache,
+                             prompts=prompts, index_store=index_store, progress=progress)
         st = RaceState(question_order([s.id for s in evalset], seed), [c.hash for c in grid], rs, alpha, seed=seed)
         st.stop = 'one config: racing is off'
         el, rounds = _frames(st)
         n = len(evalset)
         calls = dict(configs=1, rounds=0, max_rounds=0, round_size=rs, race_rows=n, full_rows=n, race_calls=rr.estimate.unique_calls,
                      full_calls=rr.estimate.unique_calls, saved=0.0, paid=rr.stats.get('calls', 0), cache_hits=rr.stats.get('cache_hits', 0))
-        return RaceResult(rr.run_id, st.configs, el, rounds, calls, decide(rr.to_pandas(), primary=metric, alpha=alpha, seed=seed), st.stop, store,
-                          rr.stats, rr.estimate, time.perf_counter() - t0)
-    run = await astart_run(grid, evalset, corpus, ms, limits, budget, name, resume, store=store, cache=cache, prompts=prompts,
-                           index_store=index_store, progress=progress, race=dict(round_size=rs, alpha=alpha, seed=seed))
+        dec = decide(rr.to_pandas(), primary=metric, alpha=alpha, seed=seed)
+        return RaceResult(rr.run_id, survivors=st.configs, eliminations=el, rounds=rounds, calls=calls, decision=dec, stop=st.stop,
+                          store=store, stats=rr.stats, estimate=rr.estimate, seconds=time.perf_counter() - t0)
+    run = await astart_run(grid, evalset, corpus, ms, limits, budget=budget, name=name, resume=resume, store=store, cache=cache,
+                           prompts=prompts, index_store=index_store, progress=progress,
+                           race=dict(round_size=rs, alpha=alpha, seed=seed))
     plan, est, run_id = run.plan, run.estimate, run.run_id
     try:
         labels = config_labels({h: pl.config for h, pl in plan.pipelines.items()})[0]   # the run's labels (the axes that vary), as results() gives them
-        st = RaceState(question_order([s.id for s in evalset], seed), list(plan.pipelines), rs, alpha, _higher_is_better(metric), seed, method, labels=labels, metric=metric)
+        st = RaceState(question_order([s.id for s in evalset], seed), list(plan.pipelines), rs, alpha,
+                       higher_is_better=_higher_is_better(metric), seed=seed, method=method, labels=labels, metric=metric)
         if resume: _check_resumed(_spec_race(store, run_id), st, run_id)
         _save_race(store, run_id, st)
         say(f"race {run_id}: {len(st.configs)} configs, {st.max_rounds} rounds of {rs} questions, alpha {alpha} ({st.level:.3g} per round, Holm over pairs)")
@@ -372,12 +422,21 @@ async def arace(grid, evalset, corpus=None,
         run.finish({**total, 'wall_s': round(secs, 3), 'race': dict(calls), 'race_stop': st.stop, 'survivors': st.alive})
         _save_race(store, run_id, st)
         el, rounds = _frames(st)
-        out = RaceResult(run_id, list(st.alive), el, rounds, calls, dec, st.stop, store, total, est, secs)
+        out = RaceResult(run_id, survivors=list(st.alive), eliminations=el, rounds=rounds, calls=calls, decision=dec,
+                         stop=st.stop, store=store, stats=total, estimate=est, seconds=secs)
         say(out.text); say(out.line)
         return out
     finally: run.release()
 
-def race(grid, evalset, corpus=None, metric:str='f1', round_size:int|None=None, alpha:float=0.05, seed:int=0, **kw)->RaceResult:
+def race(grid,                      # the configurations to race (a `Grid`)
+         evalset,                   # the `EvalSet` whose questions are asked, in rounds
+         corpus=None,               # the `Corpus` to retrieve from; None: the settings' corpus
+         metric:str='f1',           # the metric that decides
+         round_size:int|None=None,  # questions per round (default: a tenth of the set, at least 10; at most all)
+         alpha:float=0.05,          # chance of eliminating any config as good as the leader, over the whole race
+         seed:int=0,                # the question order and the Monte Carlo tests
+         **kw,                      # the other arguments of `arace` (metrics, limits, budget, store, cache, progress, ...)
+        )->RaceResult:
     "Race `grid` on `evalset`: rounds of paired questions in a seeded order, clear losers eliminated (valid across rounds), `analysis.decide` on the survivors."
     from workbench.calls import run_sync
-    return run_sync(arace(grid, evalset, corpus, metric, round_size, alpha, seed, **kw))
+    return run_sync(arace(grid, evalset, corpus, metric, round_size, alpha=alpha, seed=seed, **kw))

@@ -235,12 +235,13 @@ async def aragas_evaluate(df,                     # results rows (`workbench.run
                           timeout:float|None=None, # seconds per (row, metric), waiting included; None: only the runner's per-call timeout
                           runner:CallRunner|None=None, # the judge's calls go through it
                           judge_params:dict|None=None, # parameters for `get_model(judge, ...)`, e.g. base_url, mode='chat', timeout
-                          max_string:int=120, max_items:int=3): # bounds on strings and lists in structured replies
+                          max_string:int=120,     # maxLength put on strings in the judge's structured replies
+                          max_items:int=3):       # maxItems put on lists in the judge's structured replies
     "Async form of `ragas_evaluate`."
     import pandas as pd
     names = list(dict.fromkeys([metrics] if isinstance(metrics, str) else metrics))
-    objs = _metric_objects(names, judge, embedder, runner or CallRunner(limits, cache), timeout, judge_params,
-                           max_tokens=max_tokens, max_string=max_string, max_items=max_items)
+    objs = _metric_objects(names, judge, embedder, runner=runner or CallRunner(limits, cache), timeout=timeout,
+                           judge_params=judge_params, max_tokens=max_tokens, max_string=max_string, max_items=max_items)
     settled, jobs = _jobs(df, evalset, objs, timeout)
     res = await asyncio.gather(*(j[3] for j in jobs))
     out = settled + [dict(config_hash=h, sample_id=sid, metric=n, score=v, error=e, seconds=round(sec, 3)) for (h, sid, n, _), (v, e, sec) in zip(jobs, res)]

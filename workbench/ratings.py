@@ -56,7 +56,15 @@ def check_rating(rater:str, score:float|None=None, label:str|None=None, comment:
                     context={'score_range': tuple(score_range or SCORE_RANGE)})
 
 @patch
-def add(self:RatingStore, run_id:str, config_hash:str, sample_id:str, rater:str, score:float|None=None, label:str|None=None, comment:str='')->dict:
+def add(self:RatingStore,
+        run_id:str,            # the run the rated row belongs to
+        config_hash:str,       # the row's config
+        sample_id:str,         # the row's question
+        rater:str,             # who rates: a name of 1 to 100 characters
+        score:float|None=None, # a number within the store's `score_range` (None: a label only)
+        label:str|None=None,   # a label such as 'good', at most 100 characters (None: a score only)
+        comment:str='',        # free text, at most 10,000 characters
+       )->dict:
     "Store `rater`'s rating of the run row (replacing their earlier rating of it); errors if the row does not exist."
     r = check_rating(rater, score, label, comment, self.score_range)
     if not self.runs.has_row(run_id, config_hash, sample_id):      # written in full or shared with an earlier run
@@ -68,7 +76,10 @@ def add(self:RatingStore, run_id:str, config_hash:str, sample_id:str, rater:str,
     return rec
 
 @patch
-def to_pandas(self:RatingStore, run_id:str|None=None, rater:str|None=None):
+def to_pandas(self:RatingStore,
+              run_id:str|None=None, # only this run's ratings (None: every run's)
+              rater:str|None=None,  # only this rater's ratings (None: everyone's)
+             ):
     "The ratings (of one run, by one rater, or all) as a DataFrame."
     import pandas as pd
     q, args = 'SELECT * FROM ratings WHERE 1=1', []
@@ -77,12 +88,20 @@ def to_pandas(self:RatingStore, run_id:str|None=None, rater:str|None=None):
     return pd.DataFrame(self.db.fetch(q + ' ORDER BY time', args), columns=list(COLUMNS))
 
 @patch
-def rated(self:RatingStore, run_id:str, rater:str)->set:
+def rated(self:RatingStore,
+          run_id:str, # the run
+          rater:str,  # whose ratings
+         )->set:
     "The (config_hash, sample_id) pairs of `run_id` that `rater` has rated."
     return set(self.db.fetch('SELECT config_hash, sample_id FROM ratings WHERE run_id=? AND rater=?', (run_id, rater)))
 
 @patch
-def remove(self:RatingStore, run_id:str, config_hash:str, sample_id:str, rater:str)->bool:
+def remove(self:RatingStore,
+           run_id:str,      # the run the rated row belongs to
+           config_hash:str, # the row's config
+           sample_id:str,   # the row's question
+           rater:str,       # whose rating to delete
+          )->bool:
     "Delete `rater`'s rating of a row; True if there was one."
     return self._exec('DELETE FROM ratings WHERE row_id=? AND rater=?', (row_id(run_id, config_hash, sample_id), rater)).rowcount > 0
 
@@ -93,7 +112,10 @@ def _repr_html_(self:RatingStore): return f"<p><b>RatingStore</b> {self.path}: {
 RATING_COLS = dict(rater='rater', score='rating_score', label='rating_label', comment='rating_comment', time='rating_time')
 
 # %% ../nbs/07c_ratings.ipynb #eb354f5d
-def join_ratings(results, ratings, how:str='left'):
+def join_ratings(results,        # result rows with run_id, config_hash, sample_id (`workbench.runner.results`)
+                 ratings,        # ratings as `RatingStore.to_pandas()` gives them
+                 how:str='left', # as in pandas merge: 'left' keeps the unrated rows, 'inner' only the rated ones
+                ):
     "Results with the ratings of their rows (`rater`, `rating_score`, `rating_label`, `rating_comment`, `rating_time`)."
     keys = ['run_id', 'config_hash', 'sample_id']
     for k in keys:
@@ -112,8 +134,11 @@ def _as_number(v, order):
         return float(list(order).index(v))
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
 
-def agreement(a, b, weights:str|None=None, # None, 'linear' or 'quadratic' (weighted kappa)
-              order=None)->dict:            # labels from worst to best, to rank labels
+def agreement(a,                          # one rater's scores or labels; a pandas Series is aligned with `b` on its index
+              b,                          # the other rater's, in the same order
+              weights:str|None=None,      # None, 'linear' or 'quadratic' (weighted kappa)
+              order=None,                 # labels from worst to best, to rank labels
+             )->dict:
     "Cohen's kappa and Spearman's rho between two raters' paired ratings (dropping pairs with a missing value)."
     import pandas as pd, numpy as np, warnings
     from sklearn.metrics import cohen_kappa_score
@@ -156,7 +181,13 @@ def _approved_results(ratings, results, min_score, labels):
     sel = results[[tuple(k) in good for k in results[keys].itertuples(index=False)]]
     return sel[sel['answer'].map(lambda a: isinstance(a, str))]
 
-def promote(ratings, results, evalset, min_score:float|None=None, labels=APPROVED, name:str|None=None):
+def promote(ratings,                   # ratings as `RatingStore.to_pandas()` gives them
+            results,                   # the rated result rows: run_id, config_hash, sample_id, answer (and abstained)
+            evalset,                   # the EvalSet the rows answer
+            min_score:float|None=None, # a rating at or above this score approves its row (None: only `labels` do)
+            labels=APPROVED,           # a rating with one of these labels approves its row
+            name:str|None=None,        # the new EvalSet's name (default: `<evalset name>-promoted`)
+           ):
     "An `EvalSet` of the questions with approved answers; the approved answers are added to the references."
     from dataclasses import replace
     from workbench.data import EvalSet
@@ -175,9 +206,15 @@ def promote(ratings, results, evalset, min_score:float|None=None, labels=APPROVE
         out.append(replace(s, references=tuple(refs) if refs else (), answerable=bool(refs), metadata=meta))
     return EvalSet(out, name or f"{evalset.name}-promoted")
 
-def export_finetune(path, ratings, results, min_score:float|None=None, labels=APPROVED,
-                    user:str='prompt',       # 'prompt': the full prompt the model saw; 'question': the question (needs `evalset`)
-                    system:str|None=None, evalset=None)->int:
+def export_finetune(path,                      # the JSONL file to write (replaced whole)
+                    ratings,                   # ratings as `RatingStore.to_pandas()` gives them
+                    results,                   # the rated result rows: run_id, config_hash, sample_id, answer, prompt_text
+                    min_score:float|None=None, # a rating at or above this score approves its row (None: only `labels` do)
+                    labels=APPROVED,           # a rating with one of these labels approves its row
+                    user:str='prompt',         # 'prompt': the prompt the model saw; 'question': the question (needs `evalset`)
+                    system:str|None=None,      # a system message put first in every example (None: none)
+                    evalset=None,              # the EvalSet the rows answer, for the questions when `results` has none
+                   )->int:
     "Write the approved answers as chat-format fine-tuning JSONL; returns the number of examples."
     from workbench.data import write_atomic
     if user not in ('prompt', 'question'): raise RatingError(f"user={user!r}: expected 'prompt' or 'question'")
@@ -197,9 +234,12 @@ from dataclasses import dataclass
 @dataclass
 class JudgeAgreement:
     "A run's human ratings and a judge's scores side by side (`table`) and how far they agree (`agreement`)."
-    run_id:str; judge:str
-    human_pass:float; judge_pass:float  # the pass marks of the pass/fail verdicts
-    table:object; agreement:object      # DataFrames: one row per rated (config, sample); one row for the people and one per rater
+    run_id:str          # the run whose rows were rated and judged
+    judge:str           # the judge metric compared, e.g. 'judge_correctness'
+    human_pass:float    # a rating passes at this score or above
+    judge_pass:float    # a judge score passes at this score or above
+    table:object        # DataFrame: one row per rated (config, sample) with both scores and verdicts
+    agreement:object    # DataFrame: one row for the people together and one per rater
     def _repr_html_(self):
         head = f"<p><b>run {self.run_id}</b>: ratings against <code>{self.judge}</code> (pass: rating &ge; {self.human_pass:g}, judge &ge; {self.judge_pass:g})</p>"
         return head + self.agreement.to_html(index=False, float_format=lambda v: f"{v:.3f}")
@@ -274,4 +314,4 @@ def join(self:RatingStore, run:str,       # a run id
     each = [_agree(r, x.score, x.passed, x.judge, x.judge.map(lambda v: None if v != v else v >= jp))
             for r, x in rt.merge(jr, on=['config_hash', 'sample_id'], how='left').groupby('rater', sort=True)]
     import pandas as pd
-    return JudgeAgreement(run, judge, hp, jp, t, pd.DataFrame([people, *each]))
+    return JudgeAgreement(run, judge, human_pass=hp, judge_pass=jp, table=t, agreement=pd.DataFrame([people, *each]))

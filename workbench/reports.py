@@ -12,6 +12,7 @@ __all__ = ['REPORT_NOTEBOOK', 'PROGRESS', 'OFFLINE_TEMPLATE', 'ReportError', 're
 import json, os, shutil, tempfile, time, uuid, difflib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 from .settings import WorkbenchError, get_settings
 
 # %% ../nbs/11_reports.ipynb #970cee4e
@@ -21,7 +22,8 @@ class ReportError(WorkbenchError, ValueError):
 import workbench
 REPORT_NOTEBOOK = Path(workbench.__file__).resolve().parents[1]/'nbs'/'reports'/'evaluation_report.ipynb'  # the repo's (editable install)
 
-def repo_path(p)->Path:
+def repo_path(p # a path; `~` is expanded
+             )->Path:
     "`p` as an absolute path: relative paths are relative to the settings file's folder (the project root)."
     p = Path(p).expanduser()
     if p.is_absolute(): return p
@@ -29,7 +31,8 @@ def repo_path(p)->Path:
     return ((s.file.parent if s.file else Path.cwd())/p).resolve()
 
 # %% ../nbs/11_reports.ipynb #7351254a
-def report_parameters(notebook=None)->dict:
+def report_parameters(notebook=None # a report notebook; None: `REPORT_NOTEBOOK`
+                     )->dict:
     "The report notebook's parameters: name -> default value."
     import papermill as pm, ast
     nb = Path(notebook or REPORT_NOTEBOOK)
@@ -51,7 +54,9 @@ def _type_ok(v, default)->bool:
     if isinstance(default, str): return isinstance(v, str)
     return True
 
-def check_parameters(params:dict, notebook=None)->dict:
+def check_parameters(params:dict,  # name -> value, over the notebook's defaults; None: the defaults
+                     notebook=None, # the report notebook whose parameters these are; None: `REPORT_NOTEBOOK`
+                    )->dict:
     "`params` merged over the notebook's defaults; unknown names, wrong types and values out of range are a `ReportError`."
     from workbench.validate import validate, show
     from workbench.schemas import ReportParams
@@ -72,7 +77,8 @@ def check_parameters(params:dict, notebook=None)->dict:
     return p
 
 # %% ../nbs/11_reports.ipynb #9f5e6ffc
-def report_grid(p:dict):
+def report_grid(p:dict # report parameters, checked (`check_parameters`)
+               ):
     "The `Grid` the parameters describe: `grid_spec` file if given, else the axes."
     from workbench.grid import Grid, load_grid
     from workbench.chunking import ChunkSpec
@@ -83,12 +89,14 @@ def report_grid(p:dict):
 
 def _report_params(p:dict, model:str)->dict:
     "The generation parameters of `model`'s configs: `max_tokens`, and `repeat_penalty` (unless 1.0) where the model takes it."
-    from workbench.catalog import load_catalog, _interface
+    from workbench.catalog import load_catalog, provider_interface
     rp, cat = p.get('repeat_penalty', 1.0), load_catalog()
-    takes = rp != 1.0 and ('repeat_penalty' in cat.get(model).gen_params if model in cat else _interface(model.split(':')[0]) in ('local', 'openai-compatible'))
+    takes = rp != 1.0 and ('repeat_penalty' in cat.get(model).gen_params if model in cat
+                           else provider_interface(model.split(':')[0]) in ('local', 'openai-compatible'))
     return dict(max_tokens=p['max_tokens'], **({'repeat_penalty': rp} if takes else {}))
 
-def load_inputs(p:dict):
+def load_inputs(p:dict # report parameters, checked (`check_parameters`): evalset, corpus, column_map, sample_n, seed
+               ):
     "(evaluation set, corpus) of the parameters (with their `column_map`), subsampled to `sample_n` when it is set."
     from workbench.data import load_evalset, load_corpus
     ev = load_evalset(repo_path(p['evalset']), column_map=p.get('column_map') or None, quiet=True)
@@ -97,7 +105,8 @@ def load_inputs(p:dict):
     return ev, kb
 
 # %% ../nbs/11_reports.ipynb #a20b8aa3
-def check_output_dir(d)->Path:
+def check_output_dir(d # the folder; a relative path is relative to the project root (`repo_path`)
+                    )->Path:
     "The output directory, created if needed; a `ReportError` when it cannot be written."
     d = repo_path(d)
     try:
@@ -108,7 +117,8 @@ def check_output_dir(d)->Path:
 
 PROGRESS = ('notebook', 'terminal', 'off')
 
-def check_inputs(p:dict):
+def check_inputs(p:dict # report parameters, checked (`check_parameters`)
+                ):
     "Check everything a report needs exists and is valid; raises before anything runs."
     from workbench.metrics import get_metric, check_evalset_metrics
     from workbench.analysis import check_axes
@@ -130,7 +140,10 @@ def check_inputs(p:dict):
     if p.get('baseline'): load_reference(p['baseline'])
     return ev, kb, grid
 
-def check_race_parameters(p:dict, n_questions:int, metric_names:list):
+def check_race_parameters(p:dict,            # report parameters, checked (`check_parameters`)
+                          n_questions:int,   # questions in the evaluation set
+                          metric_names:list, # the names of the metrics the report measures
+                         ):
     "Racing parameters against the evaluation set: round size from 2 to the question count (0: the default), alpha in (0, 1), the primary metric measured."
     from workbench.race import check_race, RaceError
     try: check_race(n_questions, p.get('race_round_size') or None, p.get('race_alpha', 0.05), p['primary_metric'], metric_names,
@@ -140,7 +153,8 @@ def check_race_parameters(p:dict, n_questions:int, metric_names:list):
 # %% ../nbs/11_reports.ipynb #3a10548b
 _PLOTLYJS_SENT = [False]
 
-def show(fig):
+def show(fig # a plotly figure
+        ):
     "Display a plotly figure so that it renders in JupyterLab and in the offline HTML export."
     from IPython.display import display
     html = fig.to_html(full_html=False, include_plotlyjs=not _PLOTLYJS_SENT[0], config={'displaylogo': False})
@@ -155,7 +169,10 @@ OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 """
 
-def export_html(nb_path, html_path, show_input:bool=False)->Path:
+def export_html(nb_path,               # an executed notebook (.ipynb)
+                html_path,             # the HTML file to write (replaced)
+                show_input:bool=False, # True: show the code cells too
+               )->Path:
     "Export an executed notebook to self-contained HTML (inputs hidden unless `show_input`)."
     import nbformat, jinja2
     from nbconvert import HTMLExporter
@@ -165,7 +182,8 @@ def export_html(nb_path, html_path, show_input:bool=False)->Path:
     Path(html_path).write_text(html, encoding='utf-8')
     return Path(html_path)
 
-def external_references(html:str)->list[str]:
+def external_references(html:str # the text of an HTML page
+                       )->list[str]:
     "Every http(s) URL the page would fetch: script src, link href, CSS url() and @import."
     import re
     pats = [r'<script[^>]+src\s*=\s*["\'](https?://[^"\']+)', r'<link[^>]+href\s*=\s*["\'](https?://[^"\']+)',
@@ -183,7 +201,10 @@ def _jsonable(o):
     if isinstance(o, pd.DataFrame): return _jsonable(o.to_dict('records'))
     return o
 
-def write_outputs(output_dir, df, summary:dict)->dict:
+def write_outputs(output_dir,   # the folder (created if needed)
+                  df,           # the result rows (`runner.results`); contexts, params and timings are written as JSON text
+                  summary:dict, # the report's summary; NaN is written as null
+                 )->dict:
     "Write results.parquet, results.csv and summary.json into `output_dir`; returns their paths."
     from workbench.data import write_atomic
     d = Path(output_dir); d.mkdir(parents=True, exist_ok=True)
@@ -199,11 +220,20 @@ def write_outputs(output_dir, df, summary:dict)->dict:
 @dataclass
 class Reference:
     "Per-sample scores of one config: the winner of a run or of a report summary."
-    name:str; config_hash:str; label:str; scores:dict   # scores: sample_id -> {metric: value}
-    def values(self, metric:str)->dict:
+    name:str         # where it came from: a summary.json path, "run <id>", ...
+    config_hash:str  # the winning config's hash
+    label:str        # the winning config's label ('' when the summary gives none)
+    scores:dict      # sample_id -> {metric: value}
+    def values(self, metric:str # a metric's name, e.g. "f1"
+              )->dict:
+        "Sample id -> score on `metric`, for the samples that have one."
         return {s:v[metric] for s,v in self.scores.items() if v.get(metric) is not None}
 
-def reference_from_results(df, metric:str='f1', lb=None, name:str='results')->Reference:
+def reference_from_results(df,                  # result rows, one per (config, sample), a column per metric (`runner.results`)
+                           metric:str='f1',     # the metric that picks the winner
+                           lb=None,             # a leaderboard of `df` already made (`analysis.leaderboard`); None: made here
+                           name:str='results',  # what the reference is called (in errors, and its `name`)
+                          )->Reference:
     "The `analysis.winner` of results `df` on `metric` (ranked by `lb`, made when not given), with its per-sample scores."
     from workbench.analysis import leaderboard, winner
     if metric not in df: raise ReportError(f"{name} has no metric {metric!r}; it has {', '.join(c for c in df.columns if c in _metric_names())}")
@@ -212,7 +242,10 @@ def reference_from_results(df, metric:str='f1', lb=None, name:str='results')->Re
     mcols = [c for c in df.columns if c in _metric_names()]
     return Reference(name, best, w.label.iloc[0], {r['sample_id']:{m:_num(r[m]) for m in mcols} for r in w.to_dict('records')})
 
-def reference_from_run(run_id:str, metric:str='f1', store=None)->Reference:
+def reference_from_run(run_id:str,     # the run's id
+                       metric:str='f1', # the metric that picks the winner
+                       store=None,      # the `RunStore` holding the run; None: `<store_dir>/runs.sqlite`
+                      )->Reference:
     "The winner of run `run_id` on `metric` (the same `analysis.winner` the report names; a race's: among its survivors), with its per-sample scores."
     from workbench.runner import results
     from workbench.race import race_survivors
@@ -225,7 +258,9 @@ def _metric_names():
     from workbench.metrics import REGISTRY
     return set(REGISTRY)
 
-def load_reference(ref, metric:str='f1')->Reference:
+def load_reference(ref,             # a summary.json path, a folder holding one, or a run id
+                   metric:str='f1', # the metric that picks a run's winner (a summary names its own)
+                  )->Reference:
     "A `Reference` from a `summary.json` path (or folder holding one) or a run id."
     p = repo_path(ref) if isinstance(ref, (str, Path)) else None
     if p is not None and p.is_dir(): p = p/'summary.json'
@@ -244,7 +279,15 @@ def load_reference(ref, metric:str='f1')->Reference:
 @dataclass
 class GateResult:
     "The verdict of a regression gate."
-    passed:bool; message:str; metric:str; baseline_mean:float; current_mean:float; drop:float; p_value:float; n:int; test:str=''
+    passed:bool          # False: the current winner is significantly worse than the baseline, by more than allowed
+    message:str          # the verdict in one line: PASS or FAIL, the means, the drop and the test
+    metric:str           # the metric compared
+    baseline_mean:float  # the baseline winner's mean on the samples both scored
+    current_mean:float   # the current winner's mean on the same samples
+    drop:float           # baseline_mean - current_mean (negative: an improvement)
+    p_value:float        # of the paired test of the difference
+    n:int                # samples both scored, the ones compared
+    test:str=''          # which paired test was used, and why
     def __bool__(self): return self.passed
 
 def _gate_values(ref:Reference, metric:str)->dict:
@@ -254,7 +297,14 @@ def _gate_values(ref:Reference, metric:str)->dict:
     validate(SummaryScores, {'winner': {'config_hash': ref.config_hash, 'label': ref.label, 'scores': ref.scores}}, ref.name, ReportError)
     return ref.values(metric)
 
-def gate(baseline, current, metric:str='f1', max_drop:float=0.02, alpha:float=0.05, n_boot:int=5000, seed:int=0)->GateResult:
+def gate(baseline,             # the reference: a summary.json path, a folder holding one, or a run id
+         current,              # what is checked against it, given the same way
+         metric:str='f1',      # the metric compared
+         max_drop:float=0.02,  # the largest drop of its mean that passes, in the metric's units
+         alpha:float=0.05,     # significance level: a larger drop fails only when the paired test's p is below it
+         n_boot:int=5000,      # bootstrap resamples of the paired test
+         seed:int=0,           # random seed of the resampling: the same seed gives the same verdict
+        )->GateResult:
     "Compare the current winner with the baseline winner on `metric`; fail on a significant drop above `max_drop`."
     from workbench.stats import paired_test
     from workbench.validate import validate
@@ -274,13 +324,19 @@ def gate(baseline, current, metric:str='f1', max_drop:float=0.02, alpha:float=0.
            'within tolerance' if drop <= max_drop else f'drop not significant (p={p:.3f} >= {alpha})')
     msg = (f"{head}: {metric} {mb:.4f} (baseline: {b.label or b.config_hash}) -> {mc:.4f} (current: {c.label or c.config_hash}); "
            f"drop {drop:+.4f} vs allowed {max_drop:.4f}; paired test on {len(common)} samples p={p:.4f}: {why}. Test: {comp.note}")
-    return GateResult(not failed, msg, metric, mb, mc, drop, p, len(common), comp.note)
+    return GateResult(not failed, msg, metric=metric, baseline_mean=mb, current_mean=mc, drop=drop, p_value=p, n=len(common),
+                      test=comp.note)
 
 # %% ../nbs/11_reports.ipynb #7eabcb2e
 @dataclass
 class ReportResult:
     "Where a finished report's files are."
-    output_dir:Path; notebook:Path; html:Path; results:Path; summary:Path; seconds:float
+    output_dir:Path  # the report's folder
+    notebook:Path    # the executed notebook
+    html:Path        # the offline HTML report
+    results:Path     # the result rows, results.parquet
+    summary:Path     # summary.json: the winner, its scores, the leaderboard
+    seconds:float    # wall time of the whole report run
     def load_summary(self)->dict: return json.loads(self.summary.read_text())
     def __repr__(self): return f"ReportResult(html={str(self.html)!r}, {self.seconds:.1f} s)"
 
@@ -313,7 +369,10 @@ def _stage(p:dict, msg:str):
 def run_report(params:dict|None=None,  # report parameters (see `report_parameters()`)
                notebook=None,           # the report notebook (default: nbs/reports/evaluation_report.ipynb)
                output_dir=None,         # where to write (default: the `output_dir` parameter)
-               kernel:str='python3', log_output:bool=False, show_input:bool=False)->ReportResult:
+               kernel:str='python3',    # the Jupyter kernel that executes the notebook
+               log_output:bool=False,   # True: echo the notebook's output to the log as it runs
+               show_input:bool=False,   # True: keep the code cells in the notebook and the HTML
+              )->ReportResult:
     "Check, execute (papermill), export (offline HTML) and write a report; it is written to a hidden sibling folder and moved into place only when complete."
     import papermill as pm
     t0 = time.perf_counter()
@@ -339,7 +398,8 @@ def run_report(params:dict|None=None,  # report parameters (see `report_paramete
         raise ReportError(f"the report notebook failed in cell {e.exec_count}: {e.ename}: {e.evalue}") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
-    return ReportResult(final, final/'report.ipynb', final/'report.html', final/'results.parquet', final/'summary.json', time.perf_counter()-t0)
+    return ReportResult(final, notebook=final/'report.ipynb', html=final/'report.html', results=final/'results.parquet',
+                        summary=final/'summary.json', seconds=time.perf_counter()-t0)
 
 # %% ../nbs/11_reports.ipynb #d93670d2
 def _report_or_error(ps:dict, kw:dict):
@@ -347,7 +407,11 @@ def _report_or_error(ps:dict, kw:dict):
     try: return run_report(ps, **kw)
     except Exception as e: return e
 
-def run_reports(param_sets:list[dict], client=None, max_workers:int=2, **kw)->list:
+def run_reports(param_sets:list[dict], # the parameters of each report (see `run_report`)
+                client=None,            # a dask `distributed.Client` to run them on; None: local processes
+                max_workers:int=2,      # reports run at once in local processes
+                **kw:Annotated[object, "other `run_report` arguments, the same for every report: notebook, kernel, ..."],
+               )->list:
     "Run several reports in parallel; returns a `ReportResult` or the `Exception` of each, in order."
     if client is not None: return client.gather(client.map(_report_or_error, param_sets, kw=kw, pure=False))
     import multiprocessing as mp

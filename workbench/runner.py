@@ -20,7 +20,13 @@ from .grid import Grid, Task, Plan, plan_grid, config_columns
 from .estimate import Estimate, estimate_plan, check_budget, acalibrate, estimate_vs_actual
 
 # %% ../nbs/08_runner.ipynb #7eb57c19
-def make_row(task:Task, res, sample, metrics, abstain, corpus=None)->dict:
+def make_row(task:Task,   # the (config, sample) task the call answered
+             res,         # the call's `CallResult` (a generation, or an error)
+             sample,      # the evaluation `Sample` (its gold answers are scored against)
+             metrics,     # metric objects (`get_metric`) to score the answer with
+             abstain,     # the phrase the config's prompt asks for when the context lacks the answer (None: none)
+             corpus=None, # the `Corpus`, for metrics that read documents
+            )->dict:
     "The result row of `task` given its call's result."
     from workbench.metrics import score_row
     g = res.generation
@@ -41,7 +47,10 @@ FLUSH_ROWS, FLUSH_SECONDS = 200, 0.2   # finished rows are committed in batches 
 @dataclass
 class RunResult:
     "A finished (or interrupted) run: its id, estimate, stats (with `actual`: what it took) and results; `race` when it was raced."
-    run_id:str; estimate:Estimate; stats:dict; store:RunStore
+    run_id:str                          # the run's id in its store
+    estimate:Estimate                   # what the run was expected to cost before it ran
+    stats:dict                          # the runner's counters: calls, cache_hits, errors, rows_written, ...
+    store:RunStore                      # the run store holding its rows
     race:object=None                    # the `workbench.race.RaceResult` of an adaptive run
     def to_pandas(self): return results(self.run_id, self.store)
     @property
@@ -54,15 +63,20 @@ class RunResult:
 @dataclass
 class Run:
     "A run this process holds (its lease taken), ready for calls: `arun_tasks(run, tasks)` answers any subset of its plan's tasks, `run.finish()` records the actuals."
-    run_id:str; plan:Plan; estimate:Estimate; store:RunStore
+    run_id:str                          # the run's id in its store
+    plan:Plan                           # the planned grid: tasks and unique calls
+    estimate:Estimate                   # what the run is expected to cost (refused over budget)
+    store:RunStore                      # the run store its rows go to
     metrics:list                        # metric objects (`workbench.metrics.get_metric`)
     lease:object                        # the `RunLease`; `release()` lets it go
-    limits:Limits|None=None; cache:ResponseCache|None=None
+    limits:Limits|None=None             # how calls go out (None: the settings' defaults)
+    cache:ResponseCache|None=None       # where answers are looked up and kept (None: every call is made)
     executor:object=None                # a `dask.distributed.Client`, or None: this process
-    progress:bool=True
+    progress:bool=True                  # report on stderr (`say`, the progress bar)
     t_start:float=0.0                   # `time.perf_counter()` when the run's calls could start (after planning and the estimate)
     stats:dict=field(default_factory=dict)   # the runner's counters summed over `arun_tasks` calls
-    def say(self, msg:str): progress_line(msg, self.progress)
+    def say(self, msg:str # one line about the run, shown on stderr when `progress` is on
+           ): progress_line(msg, self.progress)
     def release(self): self.lease.release()
     def __enter__(self): return self
     def __exit__(self, *a): self.release()
@@ -85,17 +99,30 @@ def _take_run(plan, store, est, name, resume, metrics, budget):
         return resume, lease
     configs = {h:(pl.config.to_dict(), pl.config.label) for h,pl in plan.pipelines.items()}
     spec = dict(metrics=[getattr(m, 'name', m) if not callable(m) or hasattr(m, 'name') else m.__name__ for m in metrics], budget=budget)
-    run_id = store.create_run(configs, plan.evalset.name, plan.evalset.fingerprint, getattr(plan.corpus, 'fingerprint', None), len(plan.tasks),
-                              est.to_dict(), lineage(evalset_fingerprint=plan.evalset.fingerprint, corpus_fingerprint=getattr(plan.corpus, 'fingerprint', None),
-                                                     prompts={pl.config.prompt for pl in plan.pipelines.values()}), spec, name,
-                              evalset_meta=describe_evalset(plan.evalset))
+    corpus_fp = getattr(plan.corpus, 'fingerprint', None)
+    run_id = store.create_run(configs, plan.evalset.name, plan.evalset.fingerprint, corpus_fingerprint=corpus_fp,
+                              n_expected=len(plan.tasks), estimate=est.to_dict(), spec=spec, name=name,
+                              evalset_meta=describe_evalset(plan.evalset),
+                              lineage=lineage(evalset_fingerprint=plan.evalset.fingerprint, corpus_fingerprint=corpus_fp,
+                                              prompts={pl.config.prompt for pl in plan.pipelines.values()}))
     return run_id, store.lease(run_id)
 
-async def astart_run(grid:Grid, evalset, corpus=None, metrics=DEFAULT_METRICS, limits:Limits|None=None, budget:float|None=None,
-                     name:str='', resume:str|None=None, executor=None, store:RunStore|None=None, cache:ResponseCache|None|bool=True,
-                     prompts=None, index_store=None, progress:bool=True,
-                     race:dict|None=None,    # racing: {'round_size': r, ...}; the estimate adds the race's expected case
-                     calibrate:bool=True,    # time a few of the plan's own calls of models with no measured speed (reused by the run)
+async def astart_run(grid:Grid,                          # the configurations to run
+                     evalset,                            # the `EvalSet` every config answers
+                     corpus=None,                        # the `Corpus` to retrieve from; None: the settings' corpus
+                     metrics=DEFAULT_METRICS,            # metric names or objects (`get_metric`) scored on every row
+                     limits:Limits|None=None,            # in-flight calls, rate limits, timeout, retries; None: the settings'
+                     budget:float|None=None,             # US dollars the run may cost at most; None: the settings' `budget_usd`
+                     name:str='',                        # a name to show for the run (one printable line); '': none
+                     resume:str|None=None,               # an earlier run's id to continue (same evalset and configs)
+                     executor=None,                      # a `dask.distributed.Client` to make the calls on; None: this process
+                     store:RunStore|None=None,           # the run store the rows go to; None: `<store_dir>/runs.sqlite`
+                     cache:ResponseCache|None|bool=True, # True: the settings' `ResponseCache`, or one; None or False: no cache
+                     prompts=None,                       # a `PromptStore`; None: the settings' `prompts_dir`
+                     index_store=None,                   # the chunk and index cache (`StageCache` or a folder); None: `store_dir`
+                     progress:bool=True,                 # report the stages, the estimate and a progress bar on stderr
+                     race:dict|None=None,                 # racing: {'round_size': r, ...}; the estimate adds its expected case
+                     calibrate:bool=True,                 # time a few of the plan's calls of models of unknown speed (reused)
                     )->Run:
     "Plan `grid` on `evalset`, estimate it (refusing runs over budget), and create (or resume) its run, leased to this process; no row is answered yet."
     from workbench.metrics import get_metric
@@ -103,7 +130,7 @@ async def astart_run(grid:Grid, evalset, corpus=None, metrics=DEFAULT_METRICS, l
     metrics = [get_metric(m) for m in metrics]        # unknown metric names fail before anything runs
     store = store or RunStore()
     cache = ResponseCache() if cache is True else (None if cache is None or cache is False else cache)
-    plan = plan_grid(grid, evalset, corpus, prompts, index_store, progress)
+    plan = plan_grid(grid, evalset, corpus, prompts=prompts, store=index_store, progress=progress)
     est = estimate_plan(plan, limits, cache, store, race, plan_s=time.perf_counter() - t0)
     check_budget(est, budget)
     if resume: _check_resume(plan, store, resume)     # bad input fails before any call, calibration included
@@ -111,8 +138,10 @@ async def astart_run(grid:Grid, evalset, corpus=None, metrics=DEFAULT_METRICS, l
     src = ', '.join(sorted({b['speed']['source'] for b in est.by_model.values()}))
     progress_line(f"estimate: {est.unique_calls} unique model calls ({est.cached_calls} cached, {est.calls_to_make} to make), ~{est.seconds:.0f} s "
                   f"(speed from {src})" + (f", expected ~{est.race['seconds']:.0f} s racing" if est.race else '') + f", ~${est.expected_cost_usd:.4f}", progress)
-    run_id, lease = _take_run(plan, store, est, name, resume, metrics, budget)   # the lock first: then nobody else writes its rows
-    return Run(run_id, plan, est, store, metrics, lease, limits, cache, executor, progress, time.perf_counter())
+    # the lock first: then nobody else writes its rows
+    run_id, lease = _take_run(plan, store, est, name=name, resume=resume, metrics=metrics, budget=budget)
+    return Run(run_id, plan, est, store, metrics=metrics, lease=lease, limits=limits, cache=cache, executor=executor,
+               progress=progress, t_start=time.perf_counter())
 
 def _first_round(evalset, race:dict|None)->set|None:
     "The sample ids of a race's first round (every config answers them), or None without racing."
@@ -120,13 +149,18 @@ def _first_round(evalset, race:dict|None)->set|None:
     from workbench.race import question_order
     return set(question_order([s.id for s in evalset], race.get('seed', 0))[:race['round_size']])
 
-def start_run(grid:Grid, evalset, corpus=None, **kw)->Run:
+def start_run(grid:Grid,    # the configurations to run
+              evalset,      # the `EvalSet` every config answers
+              corpus=None,  # the `Corpus` to retrieve from; None: the settings' corpus
+              **kw,         # the other arguments of `astart_run` (metrics, limits, budget, name, resume, store, ...)
+             )->Run:
     "`astart_run` from synchronous code (Jupyter included). Release the run's lease when done: `with start_run(...) as run: ...`."
     return run_sync(astart_run(grid, evalset, corpus, **kw))
 
 # %% ../nbs/08_runner.ipynb #bf6bec41
-async def arun_tasks(run:Run, tasks:list|None=None, # a subset of `run.plan.tasks` (default: all of them)
-                     max_rows:int|None=None,         # answer at most this many rows
+async def arun_tasks(run:Run,              # a run this process holds (`start_run`): rows go to its store
+                     tasks:list|None=None, # a subset of `run.plan.tasks` (default: all of them)
+                     max_rows:int|None=None, # answer at most this many rows
                     )->dict:
     "Answer and score the given tasks of `run` that are not done yet, streaming rows to its store; the counters of this batch (also summed into `run.stats`)."
     plan, store, run_id = run.plan, run.store, run.run_id
@@ -146,7 +180,7 @@ async def arun_tasks(run:Run, tasks:list|None=None, # a subset of `run.plan.task
     def write(key, res):
         if res.ok and not res.cached: stats['cost_usd'] += res.generation.cost_usd
         for t in by_key[key]:
-            row = make_row(t, res, samples[t.sample_id], run.metrics, abstain[t.config_hash], plan.corpus)
+            row = make_row(t, res, samples[t.sample_id], metrics=run.metrics, abstain=abstain[t.config_hash], corpus=plan.corpus)
             buf.append(row); stats['rows_written'] += 1; stats['errors'] += row['error'] is not None
             stats['truncated'] += row.get('finish_reason') == 'length'
         bar.update(1)
@@ -179,7 +213,8 @@ async def _run_local(plan, by_key:dict, runner:CallRunner, write):
 
 @patch
 def finish(self:Run, extra:dict|None=None, # more stats to keep (a race's record, ...)
-           status:str='finished')->RunResult:
+           status:str='finished', # what the run is recorded as: 'finished', 'interrupted' or 'failed'
+          )->RunResult:
     "Record the run's status and stats with `actual` (wall seconds since the calls could start, calls paid, dollars) next to its estimate."
     secs = time.perf_counter() - self.t_start
     actual = dict(seconds=round(secs, 3), calls=self.stats.get('calls', 0), cost_usd=self.stats.get('cost_usd', 0.0), cache_hits=self.stats.get('cache_hits', 0),
@@ -193,6 +228,8 @@ def finish(self:Run, extra:dict|None=None, # more stats to keep (a race's record
     return RunResult(self.run_id, self.estimate, self.stats, self.store)
 
 # %% ../nbs/08_runner.ipynb #60f67674
+from fastcore.meta import delegates
+
 @dataclass
 class RaceOptions:
     "How `run_grid(adaptive=...)` races the configs (see `workbench.race.race`)."
@@ -201,7 +238,8 @@ class RaceOptions:
     alpha:float=0.05               # chance of eliminating any config as good as the leader, over the whole race
     seed:int=0                     # the question order and the Monte Carlo tests
 
-def race_options(adaptive)->RaceOptions|None:
+def race_options(adaptive # False/None: no race; True: the default options; a dict of `RaceOptions` fields; a `RaceOptions`
+                )->RaceOptions|None:
     "`adaptive` (False, True, a dict of `RaceOptions` fields or a `RaceOptions`) as options, or None when racing is off; `ConfigError` naming the field otherwise."
     if adaptive is False or adaptive is None: return None
     if adaptive is True: return RaceOptions()
@@ -211,38 +249,46 @@ def race_options(adaptive)->RaceOptions|None:
         raise ConfigError(f"adaptive: unknown key {bad[0]!r}; expected {', '.join(RaceOptions.__dataclass_fields__)}")
     return RaceOptions(**adaptive)
 
-async def arun_grid(grid:Grid, evalset, corpus=None, metrics=DEFAULT_METRICS, limits:Limits|None=None, budget:float|None=None,
-                    name:str='', resume:str|None=None, executor=None, store:RunStore|None=None, cache:ResponseCache|None|bool=True,
-                    prompts=None, index_store=None, progress:bool=True, max_rows:int|None=None,
-                    adaptive=False,         # race the configs: True, or a dict of `RaceOptions` (metric, round_size, alpha, seed)
-                    calibrate:bool=True,    # time a few of the plan's own calls of models with no measured speed, for the estimate
+@delegates(astart_run, but=['grid', 'evalset', 'corpus', 'metrics', 'race', 'calibrate'])
+async def arun_grid(grid:Grid,                # the configurations to run
+                    evalset,                  # the `EvalSet` every config answers
+                    corpus=None,              # the `Corpus` to retrieve from; None: the settings' corpus
+                    metrics=DEFAULT_METRICS,  # metric names or objects (`get_metric`) scored on every row
+                    max_rows:int|None=None,   # answer at most this many rows (the run stays resumable); None: all
+                    adaptive=False,           # race the configs: True, or a dict of `RaceOptions` fields
+                    calibrate:bool=True,      # time a few of the plan's calls of models of unknown speed (reused)
+                    **kwargs,                 # the rest of `astart_run`'s: limits, budget, name, resume, executor, store, cache, ...
                    )->RunResult:
     "Run `grid` on `evalset` (async form of `run_grid`)."
     if (opts := race_options(adaptive)) is not None:
-        return await _arun_race(opts, grid, evalset, corpus, metrics, limits, budget, name, resume, store, cache, prompts, index_store, progress, executor, max_rows)
-    run = await astart_run(grid, evalset, corpus, metrics, limits, budget, name, resume, executor, store, cache, prompts, index_store, progress,
-                           calibrate=calibrate and max_rows is None)   # a capped run pays no timing calls outside its rows
+        return await _arun_race(opts, grid, evalset, corpus, metrics, max_rows=max_rows, **kwargs)
+    run = await astart_run(grid, evalset, corpus, metrics, calibrate=calibrate and max_rows is None, **kwargs)  # a capped run pays no timing calls outside its rows
     try:
         await arun_tasks(run, max_rows=max_rows)
         return run.finish()
     finally: run.release()
 
-async def _arun_race(opts:RaceOptions, grid, evalset, corpus, metrics, limits, budget, name, resume, store, cache, prompts, index_store, progress, executor, max_rows)->RunResult:
-    "The race of `workbench.race` as a `RunResult` (its `race` the `RaceResult`)."
+async def _arun_race(opts:RaceOptions, grid, evalset, corpus, metrics, max_rows=None, executor=None, store=None, **kwargs)->RunResult:
+    "The race of `workbench.race` as a `RunResult` (its `race` the `RaceResult`); `kwargs` go to `arace`."
     from workbench.race import arace
     if executor is not None or max_rows is not None: raise ConfigError("adaptive: a race runs in this process and answers whole rounds; leave executor and max_rows unset")
     names = [m if isinstance(m, str) else getattr(m, 'name', None) for m in metrics]
     metric = opts.metric or ('f1' if 'f1' in names else names[0])
     store = store or RunStore()
-    rr = await arace(grid, evalset, corpus, metric, opts.round_size, opts.alpha, opts.seed, metrics=list(metrics), limits=limits, budget=budget,
-                     name=name, resume=resume, store=store, cache=cache, prompts=prompts, index_store=index_store, progress=progress)
+    rr = await arace(grid, evalset, corpus, metric, round_size=opts.round_size, alpha=opts.alpha, seed=opts.seed,
+                     metrics=list(metrics), store=store, **kwargs)
     run = store.get_run(rr.run_id)
     return RunResult(rr.run_id, Estimate.from_dict(run['estimate']), run['stats'], store, rr)
 
-def run_grid(grid:Grid, evalset, corpus=None, metrics=DEFAULT_METRICS, limits:Limits|None=None, budget:float|None=None,
-             name:str='', resume:str|None=None, executor=None, **kw)->RunResult:
+@delegates(arun_grid)
+def run_grid(grid:Grid,               # the configurations to run
+             evalset,                 # the `EvalSet` every config answers
+             corpus=None,             # the `Corpus` to retrieve from; None: the settings' corpus
+             metrics=DEFAULT_METRICS, # metric names or objects (`get_metric`) scored on every row
+             **kwargs,                # the rest of `arun_grid`'s: limits, budget, name, resume, executor, store, adaptive, ...
+            )->RunResult:
     "Run `grid` on `evalset`: plan, estimate (refusing runs over budget), call, score, stream rows to the run store; `adaptive=True` races the configs."
-    return run_sync(arun_grid(grid, evalset, corpus, metrics, limits, budget, name, resume, executor, **kw))
+    return run_sync(arun_grid(grid, evalset, corpus, metrics, **kwargs))
 
 # %% ../nbs/08_runner.ipynb #b7030386
 def _run_configs(run_id:str, store:RunStore)->dict:
@@ -254,7 +300,10 @@ def _truncated(fin, tokens, params)->bool:
     mt = params.get('max_tokens') if isinstance(params, dict) else None
     return bool(mt) and tokens is not None and tokens == tokens and tokens >= mt
 
-def ends_in_loop(text, max_period:int=40, min_run:int=20)->bool:
+def ends_in_loop(text,              # an answer (anything else: False)
+                 max_period:int=40, # the longest repeating unit looked for, in characters
+                 min_run:int=20,    # the repeats must cover at least this many of the last characters
+                )->bool:
     "Whether `text` ends in a loop: a unit of at most `max_period` characters repeated over its last `min_run`+ characters, three times or more."
     s = text if isinstance(text, str) else ''
     for p in range(1, max_period+1):
@@ -263,7 +312,9 @@ def ends_in_loop(text, max_period:int=40, min_run:int=20)->bool:
         if len(s) - (i+1) >= max(3*p, min_run): return True
     return False
 
-def results(run_id:str, store:RunStore|None=None):
+def results(run_id:str,               # the run's id
+            store:RunStore|None=None, # the run store holding it; None: `<store_dir>/runs.sqlite`
+           ):
     "The rows of run `run_id` as a tidy DataFrame: config axes, the run's labels, sample, answer, usage, truncation, one column per metric."
     import pandas as pd
     store = store or RunStore()
@@ -276,14 +327,18 @@ def results(run_id:str, store:RunStore|None=None):
     df['runaway'] = df['truncated'] & df['answer'].map(ends_in_loop)
     return df.drop(columns=['scores']).rename(columns={'prompt': 'prompt_text'}).merge(cfg, on='config_hash', how='left').join(scores)
 
-def run_header(run_id:str, store:RunStore|None=None)->dict:
+def run_header(run_id:str,               # the run's id
+               store:RunStore|None=None, # the run store holding it; None: `<store_dir>/runs.sqlite`
+              )->dict:
     "Axis -> value of every axis the configs of run `run_id` share (what its labels leave out)."
     return config_labels(_run_configs(run_id, store or RunStore()))[1]
 
 # %% ../nbs/08_runner.ipynb #79e9325d
 TRUNCATION_WARN = 0.02   # warn when more than this share of a config's answers were cut by max_tokens
 
-def truncation_table(df, by:str='config_hash'):
+def truncation_table(df,                  # a run's rows (`results`): finish_reason or truncated, error, answer, ...
+                     by:str='config_hash', # the column rows are grouped by (e.g. 'label', 'model')
+                    ):
     "Per `by` (default: config): answered rows, answers the token budget cut (`truncated` = `runaway` loops + `cut` mid-answer), rates, mean completion tokens."
     import pandas as pd
     answered = df['error'].isna() if 'error' in df else pd.Series(True, index=df.index)

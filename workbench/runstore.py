@@ -11,6 +11,7 @@ __all__ = ['SCHEMA', 'EVALSET_COLUMNS', 'MIGRATIONS', 'ROW_FIELDS', 'ROW_COLUMNS
 # %% ../nbs/08b_runstore.ipynb #e97d7ed3
 import json, os, platform, sqlite3, subprocess, threading, time, uuid, datetime, difflib
 from pathlib import Path
+from typing import Annotated
 from .settings import WorkbenchError, get_settings
 from .db import Database, add_columns, statements
 from .sharedrows import SharedRows
@@ -23,20 +24,23 @@ class RunNotFoundError(WorkbenchError, KeyError):
 class RunNameError(WorkbenchError, ValueError):
     "A run name or run id that is not a plain name."
 
-def check_run_name(name:str)->str:
+def check_run_name(name:str # a run's name as a user gave it
+                  )->str:
     "`name` unchanged when it is a run name: one line of at most 200 printable characters, no path separators, not '.' or '..'."
     if not isinstance(name, str) or not name.isprintable() or len(name) > 200 or any(c in name for c in '/\\') or name.strip() in ('.', '..'):
         s = repr(name)
         raise RunNameError(f"run name {s[:60]}{'...' if len(s) > 60 else ''}: expected a line of at most 200 printable characters without '/' or '\\'")
     return name
 
-def run_name_from(text:str)->str:
+def run_name_from(text:str # any text; it is made one line and trimmed
+                 )->str:
     "A valid run name made from free text (e.g. a report title): one line, separators replaced by '-', at most 200 characters."
     import re
     s = re.sub(r'[/\\]', '-', ' '.join(''.join(c if c.isprintable() else ' ' for c in str(text)).split()))[:200]
     return '' if s in ('.', '..') else s
 
-def check_run_id(run_id:str)->str:
+def check_run_id(run_id:str # a run id as given, e.g. on the command line or in a URL
+                )->str:
     "`run_id` unchanged when it can be a run id (letters, digits, '.', '_', '-'; no '..'), else `RunNameError`."
     import re
     if not isinstance(run_id, str) or not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9._-]{0,99}', run_id) or '..' in run_id:
@@ -82,7 +86,8 @@ def now()->str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='milliseconds')
 
 # %% ../nbs/08b_runstore.ipynb #699b5e44
-def git_commit(path=None)->str|None:
+def git_commit(path=None # a directory inside the repository; None: the working directory
+              )->str|None:
     "The git commit of `path` (default: cwd), with '+dirty' when it has uncommitted changes; None outside a repository."
     try:
         kw = dict(cwd=path or os.getcwd(), capture_output=True, text=True, timeout=10)
@@ -92,7 +97,8 @@ def git_commit(path=None)->str|None:
         return head.stdout.strip() + ('+dirty' if dirty else '')
     except (OSError, subprocess.SubprocessError): return None
 
-def lineage(**extra)->dict:
+def lineage(**extra:Annotated[object, "more fields to record, e.g. evalset_fingerprint=..., prompts=..."],
+           )->dict:
     "Where the numbers of a run come from: versions, commit, platform, settings, and `extra`."
     import workbench
     s = get_settings()
@@ -118,7 +124,8 @@ class RunStore:
 # %% ../nbs/08b_runstore.ipynb #44576950
 from fastcore.basics import patch
 
-def describe_evalset(evalset)->dict:
+def describe_evalset(evalset # an `EvalSet` (its rows, `n_answerable` and `source`, if it came from a file)
+                    )->dict:
     "What a run records about its evaluation set besides name and fingerprint: `questions`, `answerable` and `source` (the resolved path, if a file)."
     src = getattr(evalset, 'source', None)
     if src and Path(src).exists(): src = Path(src).resolve()
@@ -137,8 +144,15 @@ def _meta_values(meta:dict|None)->tuple:
 
 @patch
 def create_run(self:RunStore, configs:dict, # config hash -> (config as a dict, label)
-               evalset:str, evalset_fingerprint:str, corpus_fingerprint:str|None, n_expected:int,
-               estimate:dict|None=None, lineage:dict|None=None, spec:dict|None=None, name:str='', run_id:str|None=None,
+               evalset:str,                 # the evaluation set's name
+               evalset_fingerprint:str,     # its content fingerprint: the version of the set the run answers
+               corpus_fingerprint:str|None, # the corpus's fingerprint; None: a run without retrieval
+               n_expected:int,              # rows the run will write when complete (configs x questions)
+               estimate:dict|None=None,     # the cost and time estimate made before the run (`Estimate.to_dict()`)
+               lineage:dict|None=None,      # where the numbers come from: `lineage(...)`
+               spec:dict|None=None,         # how the run was asked for (metrics, budget), to resume it the same way
+               name:str='',                 # a name for people (see `check_run_name`); '' for none
+               run_id:str|None=None,        # the id to use (see `check_run_id`); None: a new one from the time
                evalset_meta:dict|None=None, # `describe_evalset(evalset)`: its row counts and source, for the catalogue (`evalsets`)
               )->str:
     "Record a new run and its configs; returns its id."
@@ -157,12 +171,18 @@ def _row_values(run_id, row): return [run_id, *[json.dumps(row.get(k), default=s
 _INSERT = f"INSERT OR REPLACE INTO rows (run_id,{','.join(ROW_FIELDS)},content) VALUES (?,{','.join('?'*len(ROW_FIELDS))},?)"
 
 @patch
-def write_row(self:RunStore, run_id:str, row:dict):
+def write_row(self:RunStore,
+              run_id:str, # the run the row belongs to
+              row:dict,   # a finished row: `ROW_FIELDS` (missing ones are NULL); its config_hash and sample_id are its key
+             ):
     "Write (or replace) one finished row, committed at once."
     self.write_rows(run_id, [row])
 
 @patch
-def write_rows(self:RunStore, run_id:str, rows:list[dict]):
+def write_rows(self:RunStore,
+               run_id:str,      # the run the rows belong to
+               rows:list[dict], # finished rows as for `write_row`; of two with the same key, the later one is kept
+              ):
     "Write (or replace) several finished rows in one transaction; cached rows that repeat an earlier run's rows are kept as references to them (`SharedRows`)."
     rows = list({(r.get('config_hash'), r.get('sample_id')): r for r in rows}.values())   # a key written twice: the last one
     if not rows: return
@@ -174,7 +194,11 @@ def write_rows(self:RunStore, run_id:str, rows:list[dict]):
         self.shared.add(con, run_id, cols, shared)
 
 @patch
-def set_status(self:RunStore, run_id:str, status:str, stats:dict|None=None):
+def set_status(self:RunStore,
+               run_id:str,            # the run
+               status:str,            # 'running', 'finished', 'interrupted' or 'failed'; any but 'running' stamps `finished`
+               stats:dict|None=None,  # the run's stats (counts, cost, time), replacing those recorded; None: {}
+              ):
     "Record the run's status ('running', 'finished', 'interrupted', 'failed') and its stats."
     self._exec('UPDATE runs SET status=?, finished=?, stats=? WHERE run_id=?', (status, now() if status != 'running' else None, json.dumps(stats or {}), run_id))
 
@@ -195,7 +219,8 @@ def _proc_start(pid:int)->float|None:
     except psutil.NoSuchProcess: return None        # also a zombie whose status cannot be read
     except psutil.AccessDenied: return 0.0
 
-def owner_alive(owner:dict|None)->bool|None:
+def owner_alive(owner:dict|None # a run's `owner` record: pid, host, started (process start time); None: no owner
+               )->bool|None:
     "Whether a run's owner process lives: True or False on this host, None (cannot tell) for another host."
     if not owner: return False
     if owner.get('host') != socket.gethostname(): return None
@@ -204,7 +229,9 @@ def owner_alive(owner:dict|None)->bool|None:
 
 class RunLease:
     "This process's hold on a run: an exclusive file lock next to the store, the owner recorded on the run, and a heartbeat."
-    def __init__(self, store:RunStore, run_id:str, resumed:bool=False,
+    def __init__(self, store:RunStore, # the store that holds the run
+                 run_id:str,               # the run to take
+                 resumed:bool=False,       # True when this process resumes the run (recorded on the owner, shown to others)
                  interval:float|None=None # seconds between heartbeats (default `HEARTBEAT_SECONDS`)
                 ):
         from filelock import FileLock
@@ -252,13 +279,17 @@ class RunLease:
 
 # %% ../nbs/08b_runstore.ipynb #2e42196d
 @patch
-def lock_path(self:RunStore, run_id:str)->Path:
+def lock_path(self:RunStore, run_id:str # a run id (checked: it names a file)
+             )->Path:
     "The file that the process owning run `run_id` keeps locked (next to the store)."
     d = self.path.with_name(self.path.name + '.locks'); d.mkdir(exist_ok=True)
     return d/f"{check_run_id(run_id)}.lock"
 
 @patch
-def lease(self:RunStore, run_id:str, resumed:bool=False)->RunLease:
+def lease(self:RunStore,
+          run_id:str,         # the run to take
+          resumed:bool=False, # True when this process resumes the run, as others are told
+         )->RunLease:
     "Take run `run_id` for this process until `release()` (exclusive, with a heartbeat); `RunBusyError` when a live process has it."
     return RunLease(self, run_id, resumed).acquire()
 
@@ -284,7 +315,10 @@ def _epoch(iso:str|None)->float|None:
     return datetime.datetime.fromisoformat(iso).timestamp() if iso else None
 
 @patch
-def reap(self:RunStore, run_id:str|None=None, stale_after:float|None=None)->list[str]:
+def reap(self:RunStore,
+         run_id:str|None=None,          # only this run; None: every 'running' run
+         stale_after:float|None=None,   # seconds without a heartbeat; None: the store's `stale_after`, else `STALE_SECONDS`
+        )->list[str]:
     "Turn 'running' runs (all, or `run_id`) whose owner is gone 'interrupted': heartbeat older than `stale_after` s and owner process dead; their ids."
     stale = next(s for s in (stale_after, self.stale_after, STALE_SECONDS) if s is not None)
     q = "SELECT run_id, owner, heartbeat, created FROM runs WHERE status='running'" + (' AND run_id=?' if run_id else '')
@@ -306,7 +340,8 @@ def _run_dict(cols, r):
     return d
 
 @patch
-def get_run(self:RunStore, run_id:str)->dict:
+def get_run(self:RunStore, run_id:str # the run's id
+           )->dict:
     "The run's record (a 'running' run whose owner died reads 'interrupted'); `RunNotFoundError` listing the closest ids when there is none."
     self.reap(run_id)
     cols, found = self.db.query('SELECT * FROM runs WHERE run_id=?', (run_id,))
@@ -316,32 +351,44 @@ def get_run(self:RunStore, run_id:str)->dict:
     raise RunNotFoundError(f"no run {run_id!r} in {self.path}; " + (f"closest: {', '.join(close)}" if close else f"recent: {', '.join(ids[:5]) or 'none'}"))
 
 @patch
-def configs(self:RunStore, run_id:str)->dict:
+def configs(self:RunStore, run_id:str # the run's id (`RunNotFoundError` if there is none)
+           )->dict:
     "Config hash -> (config dict, label) of a run."
     self.get_run(run_id)
     return {h:(json.loads(c), l) for h,c,l in self.db.fetch('SELECT config_hash, config, label FROM configs WHERE run_id=?', (run_id,))}
 
 @patch
-def done(self:RunStore, run_id:str, include_errors:bool=False)->set:
+def done(self:RunStore,
+         run_id:str,                 # the run's id
+         include_errors:bool=False,  # also rows that finished with an error (a resume retries those)
+        )->set:
     "The (config hash, sample id) pairs of the run's finished rows (without errors, unless `include_errors`)."
     q = 'SELECT config_hash, sample_id FROM rows WHERE run_id=?' + ('' if include_errors else ' AND error IS NULL')
     with self.db.lock: return set(self.db.fetch(q, (run_id,))) | self.shared.keys(self.db.con, run_id)   # shared rows never have errors
 
 @patch
-def has_row(self:RunStore, run_id:str, config_hash:str, sample_id:str)->bool:
+def has_row(self:RunStore,
+            run_id:str,      # the run's id
+            config_hash:str, # the config's hash (a key of `configs(run_id)`)
+            sample_id:str,   # the question's sample id
+           )->bool:
     "Whether run `run_id` has a row for (config, sample), written in full or shared."
     with self.db.lock:
         if self.db.fetch('SELECT 1 FROM rows WHERE run_id=? AND config_hash=? AND sample_id=?', (run_id, config_hash, sample_id)): return True
         return self.shared.has(self.db.con, run_id, (config_hash, sample_id))
 
 @patch
-def latencies(self:RunStore, model_id:str, n:int=200)->list[float]:
+def latencies(self:RunStore,
+              model_id:str, # the model's id "provider:name", as its rows record it
+              n:int=200,    # at most this many calls, the newest
+             )->list[float]:
     "Latencies in seconds of the `n` newest uncached calls of `model_id`, in any run (for time estimates)."
     q = 'SELECT latency_s FROM rows WHERE model_id=? AND cached=0 AND latency_s IS NOT NULL ORDER BY finished DESC LIMIT ?'
     return [r[0] for r in self.db.fetch(q, (model_id, n))]
 
 @patch
-def rows(self:RunStore, run_id:str):
+def rows(self:RunStore, run_id:str # the run's id (`RunNotFoundError` if there is none)
+        ):
     "The run's rows as a DataFrame (JSON columns decoded), in config and sample order."
     import pandas as pd
     self.get_run(run_id)
@@ -364,6 +411,35 @@ def runs(self:RunStore):
                         (SELECT COUNT(*) FROM rows w WHERE w.run_id=r.run_id AND w.error IS NOT NULL) AS n_errors
                         FROM runs r ORDER BY r.created DESC''')
     return pd.DataFrame(rows, columns=cols)
+
+# %% ../nbs/08b_runstore.ipynb #c4d7c4a6
+@patch
+def call_history(self:RunStore,
+                 model_id:str, # the model's catalogue id "provider:name", as its rows record it
+                 n:int=200,    # at most this many calls, the newest
+                )->list[dict]:
+    """The newest `n` calls of `model_id` in any run that were made (not served by the cache), succeeded and recorded their
+    latency and token counts: one per call key (a call repeated in later runs counts once, at its newest), newest first, as
+    dicts of `run_id`, `latency_s`, `prompt_tokens`, `completion_tokens`, `max_tokens` (None when the call set none), `finished`."""
+    q = ('SELECT run_id, latency_s, prompt_tokens, completion_tokens, params, finished FROM rows WHERE model_id=? AND cached=0 AND error IS NULL '
+         'AND latency_s IS NOT NULL AND prompt_tokens IS NOT NULL AND completion_tokens IS NOT NULL GROUP BY call_key ORDER BY max(finished) DESC LIMIT ?')
+    return [dict(run_id=r, latency_s=l, prompt_tokens=p, completion_tokens=c, max_tokens=(json.loads(ps) or {}).get('max_tokens') if ps else None,
+                 finished=f) for r, l, p, c, ps, f in self.db.fetch(q, (model_id, n))]   # bare columns come from the newest row of each key
+
+@patch
+def run_history(self:RunStore,
+                n:int=50,               # at most this many runs, the newest
+                model_id:str|None=None, # only runs that made successful uncached calls of this model; None: every finished run
+               )->list[dict]:
+    """The newest `n` finished runs, newest first, as dicts of `run_id` and `stats` (decoded); with `model_id` also `calls`
+    (its uncached, successful calls of that model, one per call key) and `latency_s` (their summed latency in seconds)."""
+    if model_id is None:
+        q = "SELECT run_id, stats FROM runs WHERE status='finished' ORDER BY created DESC LIMIT ?"
+        return [dict(run_id=r, stats=json.loads(s or '{}')) for r, s in self.db.fetch(q, (n,))]
+    q = ('SELECT r.run_id, r.stats, sum(x.latency_s), count(*) FROM runs r JOIN (SELECT run_id, latency_s FROM rows WHERE model_id=? AND cached=0 '
+         'AND error IS NULL AND latency_s IS NOT NULL GROUP BY run_id, call_key) x ON x.run_id = r.run_id '
+         "WHERE r.status='finished' GROUP BY r.run_id ORDER BY r.created DESC LIMIT ?")
+    return [dict(run_id=r, stats=json.loads(s or '{}'), calls=c, latency_s=l) for r, s, l, c in self.db.fetch(q, (model_id, n))]
 
 # %% ../nbs/08b_runstore.ipynb #09d6477c
 CATALOGUE_COLUMNS = ('name', 'version', 'questions', 'answerable', 'unanswerable', 'source', 'n_runs', 'last_used', 'first_used', 'runs', 'run_dates')

@@ -16,9 +16,15 @@ def free_port()->int:
 
 class LlamaServer:
     "`python -m llama_cpp.server` on loopback, as a context manager."
-    def __init__(self, model_path:str|None=None, port:int|None=None, alias:str='gemma3-270m', n_ctx:int=2048, n_threads:int=2,
+    def __init__(self,
+                 model_path:str|None=None,     # the GGUF file to serve; None: the embedded model
+                 port:int|None=None,           # loopback port to listen on; None: a free one
+                 alias:str='gemma3-270m',      # the model name the server answers to (the model id is "openai-compatible:<alias>")
+                 n_ctx:int=2048,               # context window in tokens
+                 n_threads:int=2,              # CPU threads the server uses
                  chat_format:str|None='gemma', # chat template for /v1/chat/completions (the embedded GGUF has none)
-                 log=None):
+                 log=None,                     # file to write the server's output to; None: a temporary file
+                ):
         self.model_path, self.port, self.alias = model_path or embedded_model_path(), port or free_port(), alias
         self.n_ctx, self.n_threads, self.chat_format, self.log, self.proc = n_ctx, n_threads, chat_format, log, None
     @property
@@ -26,7 +32,8 @@ class LlamaServer:
     @property
     def model_id(self): return f"openai-compatible:{self.alias}"
 
-    def start(self, timeout:float=120):
+    def start(self, timeout:float=120 # seconds to wait for the server to answer before giving up
+             ):
         "Start the server and wait until `/v1/models` answers."
         import httpx, tempfile
         self._logf = open(self.log, 'w+') if self.log else tempfile.TemporaryFile('w+', prefix='llama-server-', suffix='.log')  # no mktemp race

@@ -24,7 +24,8 @@ def content_hash(row:dict # column -> value as written to the store (JSON column
     if row.get('error') is not None or row.get('answer') is None or not all(isinstance(row.get(k), str) for k in ('config_hash', 'sample_id')): return None
     return hashlib.sha256(repr(tuple(row.get(k) for k in PAYLOAD)).encode()).digest()[:16]
 
-def own_values(row:dict)->list|None:
+def own_values(row:dict # column -> value as written to the store (`PER_RUN` columns are read)
+              )->list|None:
     "The row's `PER_RUN` values as SQLite keeps them (an int in a REAL column reads back as a float); None when one has a type a shared row could not give back exactly (the row is then written in full)."
     out = []
     for k in PER_RUN:
@@ -47,13 +48,15 @@ def pack(keys:list, # (config hash, sample id) of each row
                **{k: list(col) for k, col in zip(PER_RUN, zip(*own))})
     return zlib.compress(json.dumps(doc, separators=(',', ':'), ensure_ascii=False).encode(), 9)
 
-def unpack(blob:bytes)->dict:
+def unpack(blob:bytes # one batch as `pack` wrote it (zlib-compressed JSON)
+          )->dict:
     "The columns of a batch (`pack`)."
     return json.loads(zlib.decompress(blob))
 
 def _check(contents)->str: return hashlib.sha256(b''.join(c or b'' for c in contents)).hexdigest()[:16]
 
-def batch_keys(doc:dict)->list:
+def batch_keys(doc:dict # an unpacked batch (`unpack`)
+              )->list:
     "(config hash, sample id) of each row of an unpacked batch."
     return list(zip(doc['config_hash'], doc['sample_id']))
 
@@ -64,7 +67,10 @@ class SharedRows:
 
     def __init__(self): self._index = {}      # run id -> ((batches, last batch), {hash of (config hash, sample id): batch})
 
-    def sources(self, con, run_id:str, contents:list)->dict:
+    def sources(self, con,     # the run store's open sqlite3 connection (its `rows` and `row_refs` tables)
+                run_id:str,    # the run being written: its own rows never count as a source
+                contents:list, # content hashes (`content_hash`) to look for; None and repeats are skipped
+               )->dict:
         "Content hash -> an earlier run with a full row of that content (never `run_id` itself)."
         out, cs = {}, list(dict.fromkeys(c for c in contents if c))
         for i in range(0, len(cs), self.CHUNK):
@@ -74,7 +80,9 @@ class SharedRows:
 
     def _sig(self, con, run_id:str)->tuple: return tuple(con.execute('SELECT COUNT(*), MAX(batch) FROM row_refs WHERE run_id=?', (run_id,)).fetchone())
 
-    def index(self, con, run_id:str)->dict:
+    def index(self, con,  # the run store's open sqlite3 connection (its `rows` and `row_refs` tables)
+              run_id:str, # the run whose shared rows are indexed (kept until its batches change)
+             )->dict:
         "Hash of (config hash, sample id) -> batch, for the run's shared rows."
         sig, got = self._sig(con, run_id), self._index.get(run_id)
         if got is None or got[0] != sig:
@@ -88,8 +96,11 @@ class SharedRows:
 from fastcore.basics import patch
 
 @patch
-def split(self:SharedRows, con, run_id:str, rows:list, # dicts of the rows table's columns, as written
-          share:bool=True)->tuple[list, list]:
+def split(self:SharedRows, con, # the run store's open sqlite3 connection (its `rows` and `row_refs` tables)
+          run_id:str, # the run the rows are written to
+          rows:list,  # dicts of the rows table's columns, as written
+          share:bool=True, # False: every row is written in full (earlier shared rows with these keys are still taken back)
+         )->tuple[list, list]:
     "([(i, content)] of rows to write in full, [(i, content, source run, own values)] of rows to share); replaced shared rows of the run are taken back."
     contents = [content_hash(r) for r in rows]
     own = [own_values(r) if share and c and r.get('cached') else None for r, c in zip(rows, contents)]
@@ -100,7 +111,10 @@ def split(self:SharedRows, con, run_id:str, rows:list, # dicts of the rows table
     return [(i, c) for i, c in enumerate(contents) if i not in picked], shared
 
 @patch
-def drop(self:SharedRows, con, run_id:str, keys:set):
+def drop(self:SharedRows, con, # the run store's open sqlite3 connection (its `rows` and `row_refs` tables)
+         run_id:str, # the run whose shared rows are taken back
+         keys:set,   # (config hash, sample id) of the rows; keys the run does not share are ignored
+        ):
     "Take back the run's shared rows with these (config hash, sample id) keys (they are being written again)."
     idx = self.index(con, run_id)
     for b in {idx[h] for k in keys if (h := hash(k)) in idx}:
@@ -115,7 +129,11 @@ def drop(self:SharedRows, con, run_id:str, keys:set):
         self._index.pop(run_id, None)            # rebuilt on next use
 
 @patch
-def add(self:SharedRows, con, run_id:str, rows:list, shared:list):
+def add(self:SharedRows, con, # the run store's open sqlite3 connection (its `rows` and `row_refs` tables)
+        run_id:str,  # the run the rows are written to
+        rows:list,   # the rows given to `split` (dicts of the rows table's columns)
+        shared:list, # `split`'s second list: (index into `rows`, content, source run, own values); empty: nothing is written
+       ):
     "Write the `shared` rows (from `split`) as one batch, in place of any full row of the run with the same key."
     if not shared: return
     keys = [(rows[i]['config_hash'], rows[i]['sample_id']) for i, *_ in shared]
@@ -142,7 +160,10 @@ def _resolve(self:SharedRows, con, run_id:str, b:int, doc:dict, cache:dict|None=
     return out
 
 @patch
-def read(self:SharedRows, con, run_id:str, cols:list)->list[tuple]:
+def read(self:SharedRows, con, # the run store's open sqlite3 connection (its `rows` and `row_refs` tables)
+         run_id:str, # the run whose shared rows are read
+         cols:list,  # names of the rows table's columns to return, in this order (not `content`)
+        )->list[tuple]:
     "The run's shared rows as tuples of `cols` (the rows table's columns, without `content`), their payload from the earlier rows."
     out, cache = [], {}
     for b, data in con.execute('SELECT batch, data FROM row_refs WHERE run_id=? ORDER BY batch', (run_id,)).fetchall():
@@ -153,17 +174,24 @@ def read(self:SharedRows, con, run_id:str, cols:list)->list[tuple]:
     return out
 
 @patch
-def keys(self:SharedRows, con, run_id:str)->set:
+def keys(self:SharedRows, con, # the run store's open sqlite3 connection (its `rows` and `row_refs` tables)
+         run_id:str, # the run whose shared rows are listed
+        )->set:
     "(config hash, sample id) of the run's shared rows."
     return {k for (data,) in con.execute('SELECT data FROM row_refs WHERE run_id=?', (run_id,)).fetchall() for k in batch_keys(unpack(data))}
 
 @patch
-def has(self:SharedRows, con, run_id:str, key:tuple)->bool:
+def has(self:SharedRows, con, # the run store's open sqlite3 connection (its `rows` and `row_refs` tables)
+        run_id:str, # the run to look in
+        key:tuple,  # (config hash, sample id) of the row
+       )->bool:
     "Whether the run shares a row with this (config hash, sample id) key."
     b = self.index(con, run_id).get(hash(key))
     return b is not None and key in batch_keys(unpack(con.execute('SELECT data FROM row_refs WHERE run_id=? AND batch=?', (run_id, b)).fetchone()[0]))
 
 @patch
-def count(self:SharedRows, con, run_id:str)->int:
+def count(self:SharedRows, con, # the run store's open sqlite3 connection (its `rows` and `row_refs` tables)
+          run_id:str, # the run whose shared rows are counted
+         )->int:
     "How many rows the run shares."
     return con.execute('SELECT COALESCE(SUM(n), 0) FROM row_refs WHERE run_id=?', (run_id,)).fetchone()[0]

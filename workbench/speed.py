@@ -8,6 +8,7 @@ __all__ = ['SPEED_PROMPTS', 'Speed', 'measure_speed', 'save_speed']
 # %% ../nbs/02c_speed.ipynb #c15834a5
 import json, os
 from dataclasses import dataclass, asdict
+from typing import Annotated
 from pathlib import Path
 from .catalog import Catalog, ModelError, load_speeds, speeds_path
 from .models import Model, get_model
@@ -26,7 +27,7 @@ SPEED_PROMPTS = (f"Context:\n{_SPEED_TEXT}\n\nQuestion: How do I reset the hub, 
 @dataclass
 class Speed:
     "How fast a model read and wrote on this machine, and when and where that was measured."
-    model_id:str
+    model_id:str         # the model measured, "local:<name>"
     prompt_tps:float     # prompt tokens read per second
     gen_tps:float        # tokens generated per second (after the first)
     measured_at:str      # when (ISO 8601, UTC)
@@ -52,7 +53,8 @@ def measure_speed(model_id:str='local:gemma3-270m', # an in-process model (provi
                   prompts=SPEED_PROMPTS,            # the prompts to time
                   max_tokens:int=16,                # tokens asked for in the generation calls
                   catalog:Catalog|None=None,        # where the card comes from (default: `load_catalog()`)
-                  **params)->Speed:                 # other model parameters (e.g. n_threads)
+                  **params:Annotated[object, "other model parameters for `get_model`, e.g. n_threads"],
+                 )->Speed:
     "Time `model_id` on `prompts`: one-token calls give the prompt rate, the extra time of `max_tokens` calls the generation rate."
     from datetime import datetime, timezone
     if not (isinstance(model_id, str) and model_id.startswith('local:')): raise ModelError(f"{model_id}: only in-process models (provider 'local') are measured; a server's or provider's speed is its own")
@@ -65,10 +67,11 @@ def measure_speed(model_id:str='local:gemma3-270m', # an in-process model (provi
     extra_s = sum(b.latency_s - a.latency_s for a,b in zip(one, many))
     if extra <= 0 or extra_s <= 0: raise ModelError(f"{model_id}: generated nothing past the first token on these prompts, so generation cannot be timed")
     read, read_s = sum(g.prompt_tokens for g in one), sum(g.latency_s for g in one)
-    return Speed(model_id, round(read/read_s, 1), round(extra/extra_s, 1), at, _machine(m), len(prompts), read, extra,
-                 round(sum(g.latency_s for g in one + many), 2))
+    return Speed(model_id, prompt_tps=round(read/read_s, 1), gen_tps=round(extra/extra_s, 1), measured_at=at, measured_on=_machine(m),
+                 prompts=len(prompts), prompt_tokens=read, gen_tokens=extra, seconds=round(sum(g.latency_s for g in one + many), 2))
 
-def save_speed(speed:Speed, path=None # default `speeds_path()`
+def save_speed(speed:Speed, # a measurement from `measure_speed`
+               path=None    # the file of measurements; default `speeds_path()`
               )->Path:
     "Keep `speed` in the file of measurements (replacing the model's earlier one); `load_catalog` reads it back. Returns the file."
     from filelock import FileLock
