@@ -1,5 +1,5 @@
 """Craft (issue 19): every parameter of the public API says what it is (a fastcore docment), and no call site inside the
-package passes a long list of positional arguments. Run as a script to list what is missing:
+package passes a long list of positional arguments, and no module is over 400 lines. Run as a script to list what is missing:
 
     .venv/bin/python tests/test_api_docs.py [module ...]
 """
@@ -10,6 +10,7 @@ import workbench
 
 PKG = Path(workbench.__file__).parent
 MAX_POSITIONAL = 5          # a call with more positional arguments than this names them
+MAX_LINES = 400             # a module a newcomer can read in one sitting
 
 def modules()->list:
     "Every module of the package but the generated index."
@@ -52,6 +53,11 @@ def test_every_public_parameter_has_a_docment(modname):
 def test_no_call_passes_a_long_positional_list(modname):
     assert long_positional_calls(modname) == []
 
+@pytest.mark.parametrize('modname', modules())
+def test_no_module_is_over_400_lines(modname):
+    n = len(Path(importlib.import_module(modname).__file__).read_text().splitlines())
+    assert n <= MAX_LINES, f"{modname}: {n} lines; split it (one notebook per module)"
+
 def test_the_checks_see_what_they_look_for(tmp_path, monkeypatch):
     "A planted function with an undocumented parameter and a 6-positional call is caught by both checks."
     (tmp_path / 'planted_mod.py').write_text("__all__ = ['f']\ndef f(a:int, # documented\n      b:int): return g(1, 2, 3, 4, 5, 6)\n")
@@ -66,7 +72,9 @@ if __name__ == '__main__':
     for m in names:
         m = m if m.startswith('workbench') else f"workbench.{m}"
         miss, calls = undocumented(m), long_positional_calls(m)
-        total += len(miss) + len(calls)
+        lines = len(Path(importlib.import_module(m).__file__).read_text().splitlines())
+        total += len(miss) + len(calls) + (lines > MAX_LINES)
+        if lines > MAX_LINES: print(f"{m}: {lines} lines (at most {MAX_LINES})")
         if miss: print(f"{m}: {len(miss)} undocumented: " + ' '.join(miss))
         for c in calls: print(f"  {c}")
     print(f"{total} to fix")
