@@ -12,12 +12,13 @@ from array import array
 from dataclasses import dataclass, field, asdict, is_dataclass
 from itertools import chain
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Annotated, Callable, Iterable
 from fastcore.basics import patch
 from .settings import get_settings
-from .records import (
+from workbench.records import (
     WorkbenchDataError, DataTooLargeError, check_id, check_question, check_unicode, check_text, check_memory, read_text, inside_root,
-    jsonl_records, csv_records, parquet_records, ALIASES, _norm, _resolve_columns, _as_str, _as_list, _as_bool, _is_missing, _show, _plain)
+    jsonl_records, csv_records, parquet_records, ALIASES, norm_column, resolve_columns, as_str, as_list, as_bool, is_missing, short_repr,
+    plain_value)
 from .records import invisible_char, parse_column_map   # importable from workbench.data too, as before records.py
 
 # %% ../nbs/01_data.ipynb #9c73dc9b
@@ -54,7 +55,10 @@ def _sample_record(s:Sample)->dict:
 # %% ../nbs/01_data.ipynb #3388c794
 class EvalSet:
     "A named, fingerprinted list of `Sample`s with unique ids, and the file columns they came from."
-    def __init__(self, samples:Iterable[Sample], name:str='evalset', source:str|None=None,
+    def __init__(self,
+                 samples:Iterable[Sample],  # the samples; their ids must be unique and visible text
+                 name:str='evalset',        # the set's name, shown in summaries and run records
+                 source:str|None=None,      # the file it came from; None when built in code
                  columns_found:Iterable[str]|None=None, # the columns of the file it was loaded from (None: built in code)
                  column_map:dict|None=None,             # field -> the column that fed it
                  metadata_map:dict|None=None):          # metadata key -> column, where a column was renamed
@@ -94,7 +98,9 @@ class EvalSet:
     def n_with_gold_contexts(self): return sum(bool(s.gold_contexts or s.gold_context_ids) for s in self.samples)
     @property
     def ids(self): return [s.id for s in self.samples]
-    def _like(self, samples, name): return EvalSet(samples, name, self.source, self.columns_found, self.column_map, self.metadata_map)
+    def _like(self, samples, name):
+        return EvalSet(samples, name, self.source, columns_found=self.columns_found, column_map=self.column_map,
+                       metadata_map=self.metadata_map)
 
 # %% ../nbs/01_data.ipynb #d2f6b8a3
 @patch
@@ -108,26 +114,35 @@ def summary_line(self:EvalSet)->str:
 def _columns_note(ev)->str:
     if ev.column_map is None: return "built in code"
     found, used = ev.columns_found or (), {*ev.column_map.values(), *ev.metadata_map.values()}
-    also = lambda f,c: [x for x in found if x not in used and _norm(x) in ALIASES.get(f, ())]
+    also = lambda f,c: [x for x in found if x not in used and norm_column(x) in ALIASES.get(f, ())]
     fields = ', '.join(f"{f}<-{c}" + (f" (also: {', '.join(o)})" if (o := also(f, c)) else '') for f,c in ev.column_map.items())
     meta = [k if k == c else f"{k}<-{c}" for k,c in ev.metadata_map.items()] + [c for c in found if c not in used]
     return f"columns: {fields}" + (f"; metadata: {', '.join(meta)}" if meta else '')
 
 # %% ../nbs/01_data.ipynb #4ccf436e
 @patch
-def filter(self:EvalSet, fn:Callable[[Sample],bool], name:str|None=None)->EvalSet:
+def filter(self:EvalSet,
+           fn:Callable[[Sample],bool],  # true for the samples to keep
+           name:str|None=None,          # the new set's name; None: '<name>[filtered]'
+          )->EvalSet:
     "The samples for which `fn(sample)` is true."
     return self._like([s for s in self.samples if fn(s)], name or f"{self.name}[filtered]")
 
 @patch
-def sample(self:EvalSet, n:int, seed:int=0)->EvalSet:
+def sample(self:EvalSet,
+           n:int,       # how many samples to draw, 0 to len(self)
+           seed:int=0,  # random seed: the same seed draws the same samples
+          )->EvalSet:
     "`n` samples drawn without replacement, reproducibly for a given `seed`, in their original order."
     if not 0 <= n <= len(self): raise ValueError(f"cannot sample {n} from {len(self)} samples")
     keep = set(random.Random(seed).sample(range(len(self)), n))
     return self._like([s for i,s in enumerate(self.samples) if i in keep], f"{self.name}[sample {n} seed {seed}]")
 
 @patch
-def split(self:EvalSet, frac:float=0.5, seed:int=0)->tuple[EvalSet,EvalSet]:
+def split(self:EvalSet,
+          frac:float=0.5,  # the share of samples in the first part, strictly between 0 and 1
+          seed:int=0,      # random seed: the same seed gives the same parts
+         )->tuple[EvalSet,EvalSet]:
     "Two disjoint parts, the first holding `frac` of the samples, drawn reproducibly by `seed`."
     if not 0 < frac < 1: raise ValueError(f"frac must be between 0 and 1, got {frac}")
     a = self.sample(round(len(self)*frac), seed)
@@ -149,13 +164,15 @@ def _repr_html_(self:EvalSet):
     with pd.option_context('display.max_colwidth', 80): return head + self.to_pandas().head(10).to_html(escape=True)
 
 @patch
-def to_jsonl(self:EvalSet, path):
+def to_jsonl(self:EvalSet, path # the file to write (its folder is made; an existing file is replaced)
+            ):
     "Write the samples as JSONL (atomically: a failed write leaves no partial file)."
     write_atomic(path, ''.join(json.dumps(s.to_dict(), ensure_ascii=False)+'\n' for s in self.samples))
     return Path(path)
 
 # %% ../nbs/01_data.ipynb #f0b7f741
-def write_atomic(path, text:str):
+def write_atomic(path,      # the file to write (its folder is made; an existing file is replaced)
+                 text:str): # the whole content, written as UTF-8
     "Write `text` to `path` through a temporary file and a rename, so readers never see half a file."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     t = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -169,12 +186,15 @@ class Document:
     id:str              # unique within its corpus
     text:str            # the full text
     source:str|None=None # where it came from (a path)
-    metadata:dict=field(default_factory=dict, compare=False, hash=False)
+    metadata:dict=field(default_factory=dict, compare=False, hash=False) # anything else known (title, format); not compared
 
 # %% ../nbs/01_data.ipynb #56c1877e
 class Corpus:
     "A named, fingerprinted collection of `Document`s with unique ids."
-    def __init__(self, documents:Iterable[Document], name:str='corpus', source:str|None=None):
+    def __init__(self,
+                 documents:Iterable[Document],  # the documents; their ids must be unique and visible text
+                 name:str='corpus',             # the corpus name, shown in summaries and run records
+                 source:str|None=None):         # the file or folder it came from; None when built in code
         self.documents,self.name,self.source = tuple(documents),name,source
         self._by_id = {}
         for i,d in enumerate(self.documents):
@@ -203,16 +223,17 @@ def _record_to_sample(rec:dict, cols:dict, where, line:int, unit='line', csv_cel
                       shared:dict|None=None)->Sample: # one copy of short metadata values that repeat, kept across a load
     "Build one `Sample` from a record, using `cols` (field -> column), checking every value."
     a = (where, line)
-    sid = check_id(_as_str(rec.get(cols['id']), *a, cols['id'], unit, ints=True), *a, cols['id'], unit) if 'id' in cols else f"{unit}-{line}"
-    q = check_question(_as_str(rec.get(cols['question']), *a, cols['question'], unit), max_chars, *a, cols['question'], unit)
-    lists = {f:_as_list(rec.get(cols[f]), *a, cols[f], unit, csv_cell) if f in cols else () for f in ('references','gold_context_ids','gold_contexts')}
+    sid = check_id(as_str(rec.get(cols['id']), *a, cols['id'], unit, ints=True), *a, cols['id'], unit) if 'id' in cols else f"{unit}-{line}"
+    q = check_question(as_str(rec.get(cols['question']), *a, cols['question'], unit), max_chars, *a, cols['question'], unit)
+    lists = {f:as_list(rec.get(cols[f]), *a, cols[f], unit, csv_cell) if f in cols else () for f in ('references','gold_context_ids','gold_contexts')}
     for g in lists['gold_context_ids']: check_id(g, *a, cols['gold_context_ids'], unit)
-    ans = _as_bool(rec.get(cols['answerable']), *a, cols['answerable'], unit) if 'answerable' in cols and not _is_missing(rec.get(cols['answerable'])) else bool(lists['references'])
+    ans = as_bool(rec.get(cols['answerable']), *a, cols['answerable'], unit) if 'answerable' in cols and not is_missing(rec.get(cols['answerable'])) else bool(lists['references'])
     if ans and 'references' in cols and not lists['references']:
         raise WorkbenchDataError(where, "expected at least one reference for an answerable question (set answerable to false for an unanswerable one)", line, cols['references'], unit)
     used, renamed = set(cols.values()), {c:m for m,c in (meta or {}).items()}
-    md = {renamed.get(k, k):v for k,v in rec.items() if k not in used and not _is_missing(v)}
-    return Sample(sid, q, lists['references'], lists['gold_context_ids'], lists['gold_contexts'], ans, _plain(md, shared))
+    md = {renamed.get(k, k):v for k,v in rec.items() if k not in used and not is_missing(v)}
+    return Sample(sid, q, references=lists['references'], gold_context_ids=lists['gold_context_ids'],
+                  gold_contexts=lists['gold_contexts'], answerable=ans, metadata=plain_value(md, shared))
 
 # %% ../nbs/01_data.ipynb #771c2ba2
 class _Redo(Exception): "Later records hold keys that resolve to other columns than the first record's."
@@ -223,30 +244,37 @@ def _build(records:Iterable, where, cmap, name, unit='line', csv_cell=False,
     it = iter(records)
     if (first := next(it, None)) is None: raise WorkbenchDataError(where, "no records: expected at least one question")
     keys = dict.fromkeys(first[1] if found is None else found)
-    cols, meta = _resolve_columns(list(keys), cmap, where)
+    cols, meta = resolve_columns(list(keys), cmap, where)
     samples, by_id, lines, lim, shared = [], {}, array('q'), get_settings().max_question_chars, {}
     def made():
         for line,rec in chain([first], it):
             for k in rec: keys.setdefault(k)   # every column, in order of first appearance
-            s = _record_to_sample(rec, cols, where, line, unit, csv_cell, meta, lim, shared)
+            s = _record_to_sample(rec, cols, where, line, unit=unit, csv_cell=csv_cell, meta=meta, max_chars=lim, shared=shared)
             if (j := by_id.setdefault(s.id, len(samples))) != len(samples):
                 raise WorkbenchDataError(where, f"duplicate id {s.id!r} (first on {unit} {lines[j]})", line, cols.get('id','id'), unit)
             samples.append(s); lines.append(line)
             if not len(samples) % 65_536: check_memory(where, line, unit, len(samples))
             yield _sample_record(s)
     fp = _fingerprint(made())
-    if found is None and len(keys) > len(first[1]) and _resolve_columns(list(keys), cmap, where) != (cols, meta): raise _Redo()
-    return EvalSet._checked(samples, by_id, fp, name or Path(str(where)).stem, str(where), keys, cols, meta)
+    if found is None and len(keys) > len(first[1]) and resolve_columns(list(keys), cmap, where) != (cols, meta): raise _Redo()
+    return EvalSet._checked(samples, by_id, fp, name=name or Path(str(where)).stem, source=str(where),
+                            columns_found=keys, column_map=cols, metadata_map=meta)
 
 def _stream(read:Callable, where, cmap, name, unit='line', csv_cell=False,
             text:bool=True)->EvalSet: # a text file (its text is checked first when reading in the whole-file order)
     "An `EvalSet` from `read()`, a fresh iterator of numbered records at each call: one pass, or the whole-file order after an error."
-    try: return _build(read(), where, cmap, name, unit, csv_cell)
+    try: return _build(read(), where, cmap, name, unit=unit, csv_cell=csv_cell)
     except DataTooLargeError: raise
     except (WorkbenchDataError, _Redo): pass
     if text: check_text(where)
     found = list(dict.fromkeys(k for _,r in read() for k in r))
-    return _build(read(), where, cmap, name, unit, csv_cell, found)
+    return _build(read(), where, cmap, name, unit=unit, csv_cell=csv_cell, found=found)
+
+# %% ../nbs/01_data.ipynb #c7c88b69
+# the parameters the loaders share, with their docments (fastcore reads the text of `Annotated`)
+ColumnMap = Annotated[dict|str|None, "{field: column} or 'question=q,answer=a'; None: columns found by their usual names"]
+OldColumnMap = Annotated[dict|None, "the older name of `column_map`"]
+SetName = Annotated[str|None, "the eval set's name; None: the file's stem"]
 
 # %% ../nbs/01_data.ipynb #2f9e5a4f
 def _one_map(column_map, columns, where):
@@ -255,24 +283,32 @@ def _one_map(column_map, columns, where):
     return column_map or columns
 
 def records_to_evalset(records:Iterable[tuple[int,dict]], # (line or row number, record) pairs
-                       where, column_map:dict|str|None=None, name:str|None=None, unit='line', csv_cell=False,
-                       columns:dict|None=None)->EvalSet: # the older name of `column_map`
+                       where,                       # names the source in error messages (a file path)
+                       column_map:ColumnMap=None,
+                       name:str|None=None,          # the eval set's name; None: the stem of `where`
+                       unit='line',                 # what the numbers count, in messages: 'line', 'row' or 'record'
+                       csv_cell=False,              # True: a list value may be a JSON list written in one CSV cell
+                       columns:OldColumnMap=None)->EvalSet:
     "An `EvalSet` from numbered records; the first bad record raises `WorkbenchDataError`, nothing half-loaded."
     records = list(records)
-    return _stream(lambda: iter(records), where, _one_map(column_map, columns, where), name, unit, csv_cell, text=False)
+    cmap = _one_map(column_map, columns, where)
+    return _stream(lambda: iter(records), where, cmap, name, unit=unit, csv_cell=csv_cell, text=False)
 
 # %% ../nbs/01_data.ipynb #aa208541
-def load_jsonl(path, column_map:dict|str|None=None, name:str|None=None, columns:dict|None=None)->EvalSet:
+def load_jsonl(path, # a JSONL file: one JSON object per line
+               column_map:ColumnMap=None, name:SetName=None, columns:OldColumnMap=None)->EvalSet:
     "An `EvalSet` from a JSONL file (our field names, the ragas schema, the usual names, or names mapped by `column_map`), read a line at a time."
     return _stream(lambda: jsonl_records(path), path, _one_map(column_map, columns, path), name)
 
 # %% ../nbs/01_data.ipynb #5552f058
-def load_csv(path, column_map:dict|str|None=None, name:str|None=None, columns:dict|None=None)->EvalSet:
+def load_csv(path, # a UTF-8 CSV file with a header row
+             column_map:ColumnMap=None, name:SetName=None, columns:OldColumnMap=None)->EvalSet:
     "An `EvalSet` from a CSV file with a header row, read a row at a time; list cells may hold a JSON list."
     return _stream(lambda: csv_records(path), path, _one_map(column_map, columns, path), name, csv_cell=True)
 
 # %% ../nbs/01_data.ipynb #c4feb707
-def load_parquet(path, column_map:dict|str|None=None, name:str|None=None, columns:dict|None=None)->EvalSet:
+def load_parquet(path, # a Parquet file, one row per question
+                 column_map:ColumnMap=None, name:SetName=None, columns:OldColumnMap=None)->EvalSet:
     "An `EvalSet` from a Parquet file, read a chunk of rows at a time."
     path = Path(path)
     if not path.is_file(): raise WorkbenchDataError(path, "file not found")
@@ -284,7 +320,7 @@ def _need(obj, key, typ, path, where):
     if not isinstance(obj, dict) or key not in obj: raise WorkbenchDataError(where, f"expected a {typ.__name__} at {path}.{key}; the key is missing", field=f"{path}.{key}")
     v = obj[key]
     if not isinstance(v, typ) or isinstance(v, bool) or (typ is str and not v.strip()):
-        raise WorkbenchDataError(where, f"expected a {'non-empty ' if typ is str else ''}{typ.__name__} at {path}.{key}, got {_show(v)}", field=f"{path}.{key}")
+        raise WorkbenchDataError(where, f"expected a {'non-empty ' if typ is str else ''}{typ.__name__} at {path}.{key}, got {short_repr(v)}", field=f"{path}.{key}")
     return v
 
 # %% ../nbs/01_data.ipynb #0d8f2144
@@ -292,19 +328,22 @@ def _squad_question(qa, p, doc, where, max_chars:int|None=None)->Sample:
     qid = check_id(_need(qa, 'id', str, p, where), where, field=f"{p}.id")
     q = check_question(_need(qa, 'question', str, p, where), max_chars, where, field=f"{p}.question")
     imp = qa.get('is_impossible', False)
-    if not isinstance(imp, bool): raise WorkbenchDataError(where, f"expected true or false at {p}.is_impossible, got {_show(imp)}", field=f"{p}.is_impossible")
+    if not isinstance(imp, bool): raise WorkbenchDataError(where, f"expected true or false at {p}.is_impossible, got {short_repr(imp)}", field=f"{p}.is_impossible")
     answers = _need(qa, 'answers', list, p, where)
     refs = tuple(dict.fromkeys(_need(a, 'text', str, f"{p}.answers[{j}]", where) for j,a in enumerate(answers)))
     if not imp and not refs: raise WorkbenchDataError(where, f"expected at least one answer at {p}.answers for a question not marked is_impossible", field=f"{p}.answers")
     meta = {'title':doc.metadata['title']}
     if imp: meta['plausible_answers'] = [a.get('text') for a in qa.get('plausible_answers', []) if isinstance(a, dict)]
-    return Sample(qid, q.strip(), () if imp else refs, (doc.id,), (doc.text,), not imp, meta)
+    return Sample(qid, q.strip(), references=() if imp else refs, gold_context_ids=(doc.id,), gold_contexts=(doc.text,),
+                  answerable=not imp, metadata=meta)
 
 # %% ../nbs/01_data.ipynb #de772740
 _SQUAD_COLUMNS = dict(id='qas[].id', question='qas[].question', references='qas[].answers[].text', gold_context_ids='title/p<paragraph>',
                      gold_contexts='paragraphs[].context', answerable='qas[].is_impossible')
 
-def load_squad(path, name:str|None=None)->tuple[EvalSet,Corpus]:
+def load_squad(path,               # a SQuAD v1.1 or v2.0 JSON file
+               name:str|None=None, # the name of both the eval set and the corpus; None: the file's stem
+              )->tuple[EvalSet,Corpus]:
     "The questions (an `EvalSet`) and the paragraphs (a `Corpus`) of a SQuAD v1.1/v2.0 JSON file."
     path = Path(path)
     try: js = json.loads(read_text(path))
@@ -323,7 +362,9 @@ def load_squad(path, name:str|None=None)->tuple[EvalSet,Corpus]:
                 seen[s.id] = f"{p}.qas[{k}]"; samples.append(s)
     if not samples: raise WorkbenchDataError(path, "no questions found under $.data[].paragraphs[].qas")
     n, meta = name or path.stem, dict(title='data[].title', plausible_answers='qas[].plausible_answers')
-    return EvalSet(samples, n, str(path), [*_SQUAD_COLUMNS.values(), *meta.values()], _SQUAD_COLUMNS, meta), Corpus(docs, n, str(path))
+    ev = EvalSet(samples, n, str(path), columns_found=[*_SQUAD_COLUMNS.values(), *meta.values()], column_map=_SQUAD_COLUMNS,
+                 metadata_map=meta)
+    return ev, Corpus(docs, n, str(path))
 
 # %% ../nbs/01_data.ipynb #ed1c7794
 def _json_records(path):
@@ -331,7 +372,7 @@ def _json_records(path):
     except json.JSONDecodeError as e: raise WorkbenchDataError(path, f"malformed JSON at column {e.colno}: {e.msg}", e.lineno) from None
     if not isinstance(js, list): raise WorkbenchDataError(path, f"expected SQuAD layout ({{'data': [...]}}) or a JSON list of records, got a {type(js).__name__}")
     for i,r in enumerate(js, 1):
-        if not isinstance(r, dict): raise WorkbenchDataError(path, f"expected a JSON object, got {_show(r)}", i, unit='record')
+        if not isinstance(r, dict): raise WorkbenchDataError(path, f"expected a JSON object, got {short_repr(r)}", i, unit='record')
         check_unicode(r, path)
         yield i, r
 
@@ -351,9 +392,10 @@ def _read_evalset(p:Path, cmap, name)->EvalSet:
         return load_squad(p, name)[0]
     raise WorkbenchDataError(p, f"unknown evaluation-set format {suf or '(no suffix)'!r}: expected .jsonl, .csv, .parquet or .json")
 
-def load_evalset(path, column_map:dict|str|None=None, # {field: column} or 'question=q,answer=a'
-                 name:str|None=None, columns:dict|None=None, # the older name of `column_map`
-                 quiet:bool=False)->EvalSet:           # don't print the summary line
+def load_evalset(path, # a .jsonl, .csv, .parquet or .json (SQuAD, or a list of records) file
+                 column_map:ColumnMap=None, name:SetName=None, columns:OldColumnMap=None,
+                 quiet:bool=False, # True: don't print the summary line
+                )->EvalSet:
     "An `EvalSet` from a `.jsonl`, `.csv`, `.parquet` or `.json` (SQuAD, or a list of records) file; prints its summary line."
     ev = _read_evalset(Path(path), _one_map(column_map, columns, path), name)
     if not quiet: print(ev.summary_line())
@@ -362,7 +404,10 @@ def load_evalset(path, column_map:dict|str|None=None, # {field: column} or 'ques
 # %% ../nbs/01_data.ipynb #2c06d5aa
 _DOC_SUFFIXES = ('.txt', '.md', '.markdown')
 
-def load_folder(path, suffixes=_DOC_SUFFIXES, name:str|None=None)->Corpus:
+def load_folder(path,                  # a folder: its files (in subfolders too; hidden ones skipped) become documents
+                suffixes=_DOC_SUFFIXES, # the file endings to read, lower case
+                name:str|None=None,     # the corpus name; None: the folder's name
+               )->Corpus:
     "A `Corpus` of the text and markdown files under `path`; a file (or link) that resolves outside `path` is refused."
     root = Path(path)
     if not root.is_dir(): raise WorkbenchDataError(root, "expected a folder of .txt/.md documents" + ("" if root.exists() else ": it does not exist"))
@@ -374,7 +419,9 @@ def load_folder(path, suffixes=_DOC_SUFFIXES, name:str|None=None)->Corpus:
     return Corpus(docs, name or root.name, str(root))
 
 # %% ../nbs/01_data.ipynb #1360fac4
-def load_corpus(path, name:str|None=None)->Corpus:
+def load_corpus(path,               # a folder of .txt/.md files, a SQuAD .json, or a .jsonl/.csv/.parquet of id, text rows
+                name:str|None=None, # the corpus name; None: the file's stem (or the folder's name)
+               )->Corpus:
     "A `Corpus` from a folder of documents, a SQuAD JSON file (its paragraphs), or a JSONL/CSV/Parquet file of `id`,`text` rows."
     p = Path(path)
     if p.is_dir(): return load_folder(p, name=name)
@@ -382,8 +429,8 @@ def load_corpus(path, name:str|None=None)->Corpus:
     if suf == '.json' and _is_squad(p): return load_squad(p, name)[1]
     recs = {'.jsonl':jsonl_records, '.csv':csv_records, '.parquet':parquet_records, '.pq':parquet_records}.get(suf)
     if recs is None: raise WorkbenchDataError(p, "expected a folder of .txt/.md documents, a SQuAD .json, or a .jsonl/.csv/.parquet file with id and text columns")
-    try: docs = [Document(check_id(_as_str(r.get('id'), p, i, 'id', 'line', ints=True), p, i), _as_str(r.get('text'), p, i, 'text', 'line'), str(p),
-                          _plain({k:v for k,v in r.items() if k not in ('id','text')})) for i,r in recs(p)]
+    try: docs = [Document(check_id(as_str(r.get('id'), p, i, 'id', 'line', ints=True), p, i), as_str(r.get('text'), p, i, 'text', 'line'), str(p),
+                          plain_value({k:v for k,v in r.items() if k not in ('id','text')})) for i,r in recs(p)]
     except WorkbenchDataError:   # the error reading the whole file first met: in the text, or (Parquet) in reading any chunk
         if recs is parquet_records: all(recs(p))   # reads every chunk (records are never falsy)
         else: check_text(p)
@@ -392,7 +439,9 @@ def load_corpus(path, name:str|None=None)->Corpus:
     return Corpus(docs, name or p.stem, str(p))
 
 # %% ../nbs/01_data.ipynb #5cef6f02
-def load_sample(settings=None, quiet:bool=False)->tuple[EvalSet,Corpus]:
+def load_sample(settings=None,    # a `Settings` naming the `evalset` and `corpus`; None reads them
+                quiet:bool=False, # True: don't print the eval set's summary line
+               )->tuple[EvalSet,Corpus]:
     "The evaluation set and corpus named by the settings (by default the bundled support sample)."
     s = settings or get_settings()
     return load_evalset(s.path('evalset'), quiet=quiet), load_corpus(s.path('corpus'))

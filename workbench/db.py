@@ -112,17 +112,26 @@ def _migrate(self:Database, con):
 
 # %% ../nbs/00b_sqlite.ipynb #1d04a339
 @patch
-def execute(self:Database, sql:str, args=())->sqlite3.Cursor:
+def execute(self:Database,
+            sql:str,   # one SQL statement, with `?` or `:name` placeholders
+            args=(),   # the values for the placeholders: a sequence, or a dict for `:name`
+           )->sqlite3.Cursor:
     "Run one statement under the lock (committed at once unless inside `transaction()`)."
     with self.lock: return self.con.execute(sql, args)
 
 @patch
-def fetch(self:Database, sql:str, args=())->list[tuple]:
+def fetch(self:Database,
+          sql:str,   # one SQL query, with `?` or `:name` placeholders
+          args=(),   # the values for the placeholders: a sequence, or a dict for `:name`
+         )->list[tuple]:
     "All rows of a query, read under the lock."
     with self.lock: return self.con.execute(sql, args).fetchall()
 
 @patch
-def query(self:Database, sql:str, args=())->tuple[list[str], list[tuple]]:
+def query(self:Database,
+          sql:str,   # one SQL query, with `?` or `:name` placeholders
+          args=(),   # the values for the placeholders: a sequence, or a dict for `:name`
+         )->tuple[list[str], list[tuple]]:
     "(column names, rows) of a query, read under the lock."
     with self.lock:
         cur = self.con.execute(sql, args)

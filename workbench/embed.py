@@ -74,7 +74,8 @@ class STEmbedder:
                 from transformers import AutoTokenizer
                 self._tok = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
         return self._tok
-    def count_tokens(self, text:str)->int:
+    def count_tokens(self, text:str # the text to count
+                    )->int:
         "The number of the model's tokens in `text` (without special tokens)."
         return len(self.tokenizer(text, add_special_tokens=False, verbose=False)['input_ids'])
     @property
@@ -82,7 +83,10 @@ class STEmbedder:
         "The longest input (in tokens) the model reads; a longer text is embedded by its first `max_tokens` tokens."
         f = self.path/'sentence_bert_config.json'
         return json.loads(f.read_text()).get('max_seq_length') if f.is_file() else self.model.max_seq_length
-    def embed(self, texts, role:str=DOCUMENT)->'numpy.ndarray':
+    def embed(self,
+              texts,              # the texts to embed, in order
+              role:str=DOCUMENT,  # 'document' for chunks or 'query' for questions
+             )->'numpy.ndarray':
         "One unit-length float32 row per text; `role` 'query' or 'document' picks the model's prompt, if it has one."
         import numpy as np
         texts = list(texts)
@@ -108,14 +112,20 @@ def _check_embed_key(emb):
 class OpenAIEmbedder:
     "Embeddings from an OpenAI-compatible `/v1/embeddings` endpoint."
     kind, tokenizer = 'openai-compatible', None
-    def __init__(self, model:str, base_url:str, # model name, and the API's base URL, e.g. http://127.0.0.1:8080/v1
-                 batch_size:int=64, timeout:float|None=None, max_retries:int|None=None,
+    def __init__(self,
+                 model:str,                     # the model name the endpoint knows, sent with each request
+                 base_url:str,                  # the API's base URL, e.g. http://127.0.0.1:8080/v1
+                 batch_size:int=64,             # texts per request
+                 timeout:float|None=None,       # seconds to wait for one request; None: the `timeout` setting
+                 max_retries:int|None=None,     # retries after a timeout, HTTP 429 or 5xx; None: the `max_retries` setting
                  api_key_var:str='EMBEDDINGS_API_KEY'): # environment variable holding the key, if the endpoint needs one
         s = get_settings()
         self.model, self.base_url, self.batch_size = model, base_url.rstrip('/'), batch_size
         self.timeout, self.max_retries, self.api_key_var = timeout or s.timeout, s.max_retries if max_retries is None else max_retries, api_key_var
         self.id = f"openai:{self.base_url}/{model}"
-    def count_tokens(self, text:str)->int:
+    def count_tokens(self, text:str # the text to count
+                    )->int:
+        "Always an `EmbedderError`: a remote embedder has no local tokenizer."
         raise EmbedderError(f"embedder {self.id!r} has no local tokenizer: count tokens with a sentence-transformers embedder (e.g. 'minilm')")
     def _post(self, client, batch:list[str])->list:
         url, last = f"{self.base_url}/embeddings", None
@@ -134,7 +144,10 @@ class OpenAIEmbedder:
             if len(data) != len(batch): raise EmbedderError(f"the embeddings endpoint {url} returned {len(data)} vectors for {len(batch)} texts")
             return [d['embedding'] for d in data]
         raise EmbedderError(f"the embeddings endpoint {url} failed {self.max_retries + 1} times; last: {last}")
-    def embed(self, texts, role:str=DOCUMENT)->'numpy.ndarray':
+    def embed(self,
+              texts,              # the texts to embed, in order
+              role:str=DOCUMENT,  # 'document' or 'query'; ignored: the endpoint embeds both alike
+             )->'numpy.ndarray':
         "One unit-length float32 row per text, fetched in batches."
         import httpx, numpy as np
         texts = list(texts)
@@ -252,7 +265,8 @@ PROGRESS_INTERVAL = 3.0    # seconds between progress lines when stderr is not a
 
 # %% ../nbs/05a_embed.ipynb #9bdc3aa8
 @contextlib.contextmanager
-def show_progress(on:bool=True):
+def show_progress(on:bool=True # True shows progress bars inside the block, False hides them
+                 ):
     "Within the block, long stages (embedding, index builds) show progress on stderr."
     global PROGRESS
     was, PROGRESS = PROGRESS, bool(on)

@@ -7,6 +7,7 @@ __all__ = ['PROMPT_VARIABLES', 'PromptError', 'template_variables', 'Prompt', 'P
 
 # %% ../nbs/03_prompts.ipynb #56bd8ae4
 import hashlib, json, re, string, difflib, datetime, functools
+from typing import Annotated
 from dataclasses import dataclass, field, asdict, replace
 from pathlib import Path
 from .settings import WorkbenchError, get_settings
@@ -21,7 +22,8 @@ PROMPT_VARIABLES = ('question', 'context', 'reference', 'answer', 'criteria', 's
 
 def _field_text(name, spec, conv): return '{' + (name or '') + ('!'+conv if conv else '') + (':'+spec if spec else '') + '}'
 
-def template_variables(template:str, allowed=None # variable names the template may use (None: any plain name)
+def template_variables(template:str,  # the prompt text, with `{variable}` fields (literal braces doubled)
+                       allowed=None   # variable names the template may use (None: any plain name)
                       )->tuple[str,...]:
     "The variable names in `template`, in order of first use; errors on fields that are not plain names (or not `allowed`)."
     out, ok = [], f"; allowed: {', '.join(allowed)}" if allowed is not None else ''
@@ -59,7 +61,7 @@ class Prompt:
     input_variables:tuple[str,...]    # exactly the template's variables
     description:str=''                # what it is for
     task:str=''                       # prompts with the same task are variants of each other
-    tags:tuple[str,...]=()
+    tags:tuple[str,...]=()            # free labels for finding and grouping prompts
     stop:tuple[str,...]=()            # stop sequences that suit this prompt's format
     abstain:str|None=None             # the phrase the prompt asks for when the context lacks the answer
     saved_at:str|None=field(default=None, compare=False) # when this version was first recorded
@@ -86,7 +88,9 @@ class Prompt:
 from fastcore.basics import patch
 
 @patch
-def render(self:Prompt, **values)->str:
+def render(self:Prompt,
+           **values:Annotated[object, "variable name -> value (inserted with str()); exactly the prompt's input variables"],
+          )->str:
     "The template filled with `values`, which must be exactly the prompt's input variables (values are inserted as text, never parsed)."
     missing = [v for v in self.input_variables if v not in values]
     extra = [v for v in values if v not in self.input_variables]
@@ -203,7 +207,8 @@ class PromptStore:
 
 # %% ../nbs/03_prompts.ipynb #4b0c44dd
 @patch
-def latest(self:PromptStore, name:str)->Prompt:
+def latest(self:PromptStore, name:str # the prompt's name, e.g. 'qa-terse'
+          )->Prompt:
     "The current version of prompt `name`."
     if name not in self.current:
         check_prompt_name(name)
@@ -212,7 +217,8 @@ def latest(self:PromptStore, name:str)->Prompt:
     return self.versions[name].get(self.current[name].version, self.current[name])
 
 @patch
-def get(self:PromptStore, ref:str)->Prompt:
+def get(self:PromptStore, ref:str # 'name' for the latest version, or 'name@version' (a unique prefix of the version)
+       )->Prompt:
     "The prompt `ref`: `name` (latest) or `name@version` (a unique prefix of a version)."
     name, _, ver = ref.partition('@')
     latest = self.latest(name)
@@ -222,13 +228,15 @@ def get(self:PromptStore, ref:str)->Prompt:
     raise PromptError(f"prompt {name!r} has {'no' if not hits else 'more than one'} version {ver!r}; versions: {', '.join(self.versions[name])}")
 
 @patch
-def history(self:PromptStore, name:str)->list[Prompt]:
+def history(self:PromptStore, name:str # the prompt's name
+           )->list[Prompt]:
     "Every recorded version of `name`, oldest first."
     self.latest(name)
     return sorted(self.versions[name].values(), key=lambda p: p.saved_at or '')
 
 @patch
-def variants(self:PromptStore, task:str)->list[Prompt]:
+def variants(self:PromptStore, task:str # a task, as in the prompts' `task` field, e.g. 'qa' or 'judge'
+            )->list[Prompt]:
     "The latest version of every prompt serving `task`."
     return [self.latest(n) for n,p in self.current.items() if p.task == task]
 
@@ -245,7 +253,11 @@ def _repr_html_(self:PromptStore):
 
 # %% ../nbs/03_prompts.ipynb #07574fa5
 @patch
-def save(self:PromptStore, name:str, note:str='', **changes)->Prompt:
+def save(self:PromptStore,
+         name:str,     # the prompt's name; a new name starts a new prompt
+         note:str='',  # why this version was saved, kept in the history ('' records 'saved')
+         **changes:Annotated[object, "fields to change from the latest version, e.g. template='...', task='qa'"],
+        )->Prompt:
     "Save a new version of prompt `name` (fields of the latest version, updated by `changes`); it is written only inside the store."
     check_prompt_name(name)
     if changes.get('name', name) != name: raise PromptError(f"save({name!r}, name={changes['name']!r}): a prompt is saved under its own name")
@@ -266,7 +278,8 @@ def save(self:PromptStore, name:str, note:str='', **changes)->Prompt:
 @dataclass
 class PromptDiff:
     "The differences between two prompt versions."
-    a:Prompt; b:Prompt
+    a:Prompt  # the older (or left-hand) version
+    b:Prompt  # the newer (or right-hand) version
     @property
     def lines(self)->list[str]:
         out = [f"{k}: {getattr(self.a, k)!r} -> {getattr(self.b, k)!r}" for k in PROMPT_FIELDS if k not in ('template','name') and getattr(self.a, k) != getattr(self.b, k)]
@@ -279,6 +292,9 @@ class PromptDiff:
         return '<pre>' + '\n'.join(f'<span style="color:{col(l)}">{escape(l)}</span>' for l in self.lines) + '</pre>'
 
 @patch
-def diff(self:PromptStore, a:str, b:str)->PromptDiff:
+def diff(self:PromptStore,
+         a:str,   # prompt ref to compare from: 'name' or 'name@version'
+         b:str,   # prompt ref to compare to
+        )->PromptDiff:
     "What changed from prompt ref `a` to prompt ref `b`."
     return PromptDiff(self.get(a), self.get(b))

@@ -11,6 +11,7 @@ import hashlib, json, os, shutil, time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Annotated
 from .settings import get_settings, check_number
 from .data import Corpus, EvalSet
 from .chunking import Chunk, ChunkSpec, resolve_tokenizer
@@ -71,13 +72,16 @@ class IndexSpec:
         if self.kind == 'bm25': return f"bm25 k1={p['bm25_k1']:g} b={p['bm25_b']:g}"
         d = f"{self.space} M={self.hnsw_m} efc={self.ef_construction} efs={self.ef_search}"
         return f"dense {d}" if self.kind == 'dense' else f"hybrid w={self.hybrid_weight:g} ({d}; bm25 k1={self.bm25_k1:g} b={self.bm25_b:g})"
-    def part(self, kind:str)->'IndexSpec': return replace(self, kind=kind)
+    def part(self, kind:str # 'dense' or 'bm25': which half of a hybrid spec
+            )->'IndexSpec': return replace(self, kind=kind)
 
 # %% ../nbs/05_retrieval.ipynb #f4df416b
 @dataclass(frozen=True)
 class Retrieved:
     "One retrieved chunk, its score (higher is better) and its rank (1 is the best)."
-    chunk:Chunk; score:float; rank:int
+    chunk:Chunk   # the chunk, with its document id and character offsets
+    score:float   # the index's score: higher is better; comparable only within one index
+    rank:int      # its place in the ranking, 1 for the best
     @property
     def text(self)->str: return self.chunk.text
     @property
@@ -109,7 +113,13 @@ def _questions(questions)->list[str]:
 
 class Index(ABC):
     "Chunks of a corpus made searchable: `retrieve(question, k)` gives the best `k` chunks with scores and sources."
-    def __init__(self, spec:IndexSpec, chunk_spec:ChunkSpec, chunks:list, key:str, store:StageCache, embedder=None):
+    def __init__(self,
+                 spec:IndexSpec,        # how the chunks are indexed
+                 chunk_spec:ChunkSpec,  # how the corpus was chunked
+                 chunks:list,           # the `Chunk`s, in the order the search refers to them by position
+                 key:str,               # the index's cache key (see `index_key`)
+                 store:StageCache,      # the stage cache holding the index, the chunks and the embeddings
+                 embedder=None):        # the embedder object for the questions (dense and hybrid); None for BM25
         self.spec, self.chunk_spec, self.chunks, self.key, self.store, self.embedder = spec, chunk_spec, chunks, key, store, embedder
     @property
     def kind(self)->str: return self.spec.kind
@@ -117,13 +127,19 @@ class Index(ABC):
     @abstractmethod
     def _search(self, questions:list[str], k:int)->list[list[tuple[int,float]]]:
         "For each question, up to `k` (chunk position, score) pairs, best first."
-    def retrieve_many(self, questions, k:int|None=None)->list[Hits]:
+    def retrieve_many(self,
+                      questions,          # a list of questions (non-empty strings), searched in one batch
+                      k:int|None=None,    # chunks per question (at least 1); None: the `top_k` setting
+                     )->list[Hits]:
         "The best `k` chunks for each of `questions`, searched in one batch."
         k, qs = check_k(get_settings().top_k if k is None else k), _questions(questions)
         if not qs: return []
         return [Hits(Retrieved(self.chunks[i], float(s), r+1) for r,(i,s) in enumerate(found))
                 for found in self._search(qs, min(k, len(self.chunks)))]
-    def retrieve(self, question:str, k:int|None=None)->Hits:
+    def retrieve(self,
+                 question:str,      # the question to search for
+                 k:int|None=None,   # how many chunks (at least 1); None: the `top_k` setting
+                )->Hits:
         "The best `k` chunks for `question`, with scores and sources."
         if not isinstance(question, str): raise RetrievalError(f"expected a question (a string), got {question!r}")
         return self.retrieve_many([question], k)[0]
@@ -133,7 +149,11 @@ class Index(ABC):
 # %% ../nbs/05_retrieval.ipynb #e6a206f2
 class DenseIndex(Index):
     "Chunk embeddings in a Chroma HNSW collection."
-    def __init__(self, *args, collection=None, client_key='', **kw):
+    def __init__(self,
+                 *args,             # the `Index` arguments: spec, chunk_spec, chunks, key, store, embedder
+                 collection=None,   # the Chroma collection holding the chunk embeddings
+                 client_key='',     # names the Chroma client (store folder or server) the collection belongs to
+                 **kw:Annotated[object, "`Index` arguments by name"]):
         super().__init__(*args, **kw)
         self.collection, self._where = collection, (client_key, collection.name)
         self._pos = {c.id: i for i,c in enumerate(self.chunks)}
@@ -150,7 +170,9 @@ def _build_dense(corpus, chunk_spec, spec, chunks, emb, store, tok_id)->DenseInd
     key = index_key(corpus, chunk_spec, spec, emb.id, tok_id)
     client = chroma_client(store, spec.server)
     ckey, name = client_key(store, spec.server), f"wb-{key}"
-    with _build_lock(store, key): return _build_dense_locked(corpus, chunk_spec, spec, chunks, emb, store, key, client, ckey, name)
+    with _build_lock(store, key):
+        return _build_dense_locked(corpus, chunk_spec, spec, chunks, emb=emb, store=store,
+                                   key=key, client=client, ckey=ckey, name=name)
 
 def _build_lock(store, key:str):
     "An inter-process lock per index key: two kernels (or parallel reports) building the same index take turns."
@@ -174,7 +196,7 @@ def _build_dense_locked(corpus, chunk_spec, spec, chunks, emb, store, key, clien
                     metadatas=[dict(doc_id=c.doc_id, start=c.start, end=c.end) for c in part])
         col.modify(metadata={**md, 'complete': True})
         store.record_index(key, 'dense', f"{ckey}/{name}", dict(md, **spec.build_params))
-    idx = DenseIndex(spec, chunk_spec, chunks, key, store, emb, collection=col, client_key=ckey)
+    idx = DenseIndex(spec, chunk_spec, chunks, key=key, store=store, embedder=emb, collection=col, client_key=ckey)
     idx._set_ef_search()
     return idx
 
@@ -194,7 +216,10 @@ def bm25_tokenize(texts:list[str], ids:bool=True):
 # %% ../nbs/05_retrieval.ipynb #bddab91c
 class BM25Index(Index):
     "A bm25s index of the chunks."
-    def __init__(self, *args, retriever=None, **kw):
+    def __init__(self,
+                 *args,            # the `Index` arguments: spec, chunk_spec, chunks, key, store, embedder
+                 retriever=None,   # the built `bm25s.BM25` retriever
+                 **kw:Annotated[object, "`Index` arguments by name"]):
         super().__init__(*args, **kw); self.retriever = retriever
     def _search(self, questions, k):
         res = self.retriever.retrieve(bm25_tokenize(questions, ids=False), k=k, show_progress=False, n_threads=0)
@@ -235,7 +260,11 @@ def rrf_fuse(dense:list[tuple[int,float]], sparse:list[tuple[int,float]], k:int,
 class HybridIndex(Index):
     "A dense and a BM25 index over the same chunks, fused by weighted reciprocal-rank fusion."
     pool = 50
-    def __init__(self, *args, dense=None, bm25=None, **kw):
+    def __init__(self,
+                 *args,        # the `Index` arguments: spec, chunk_spec, chunks, key, store, embedder
+                 dense=None,   # the `DenseIndex` over the same chunks
+                 bm25=None,    # the `BM25Index` over the same chunks
+                 **kw:Annotated[object, "`Index` arguments by name"]):
         super().__init__(*args, **kw); self.dense, self.bm25 = dense, bm25
     def _search(self, questions, k):
         n = min(len(self.chunks), max(k, self.pool))
@@ -265,12 +294,12 @@ def build_index(corpus:Corpus,                   # the documents
     tok = (emb if emb.tokenizer is not None else 'minilm') if chunk_spec.unit == 'tokens' else None
     tok_id = resolve_tokenizer(tok)[1] if tok is not None else ''
     chunks = store.chunks(corpus, chunk_spec, tokenizer=tok)
-    if index_spec.kind == 'dense': return _build_dense(corpus, chunk_spec, index_spec, chunks, emb, store, tok_id)
-    if index_spec.kind == 'bm25': return _build_bm25(corpus, chunk_spec, index_spec, chunks, store, tok_id)
-    dense = _build_dense(corpus, chunk_spec, index_spec.part('dense'), chunks, emb, store, tok_id)
-    bm25 = _build_bm25(corpus, chunk_spec, index_spec.part('bm25'), chunks, store, tok_id)
+    if index_spec.kind == 'dense': return _build_dense(corpus, chunk_spec, index_spec, chunks, emb=emb, store=store, tok_id=tok_id)
+    if index_spec.kind == 'bm25': return _build_bm25(corpus, chunk_spec, index_spec, chunks, store=store, tok_id=tok_id)
+    dense = _build_dense(corpus, chunk_spec, index_spec.part('dense'), chunks, emb=emb, store=store, tok_id=tok_id)
+    bm25 = _build_bm25(corpus, chunk_spec, index_spec.part('bm25'), chunks, store=store, tok_id=tok_id)
     key = hashlib.sha256(f"{dense.key}+{bm25.key}".encode()).hexdigest()[:32]
-    return HybridIndex(index_spec, chunk_spec, chunks, key, store, emb, dense=dense, bm25=bm25)
+    return HybridIndex(index_spec, chunk_spec, chunks, key=key, store=store, embedder=emb, dense=dense, bm25=bm25)
 
 # %% ../nbs/05_retrieval.ipynb #9e71ceb0
 def _specs(x, cls, name)->tuple:
@@ -287,11 +316,13 @@ def sweep_questions(evalset:EvalSet, corpus:Corpus)->tuple[list,list]:
     return samples, [gold_spans(s, corpus) for s in samples]
 
 # %% ../nbs/05_retrieval.ipynb #77a50321
-def retrieval_sweep(corpus:Corpus, evalset:EvalSet,
+def retrieval_sweep(corpus:Corpus,         # the documents to index
+                    evalset:EvalSet,       # the questions; only answerable ones with gold contexts are scored
                     chunk_specs=None,      # a ChunkSpec or a list of them; default the settings' chunking
                     index_specs=None,      # an IndexSpec or a list of them; default dense cosine
                     ks=(1, 3, 5),          # cut-offs to score
-                    embedder=None, store=None,
+                    embedder=None,         # embedder name or object; default the settings' `embedder`
+                    store=None,            # a `StageCache` or store directory; default the settings' `store_dir`
                     metrics=None,          # names from RETRIEVAL_METRICS; default all
                     per_question:bool=False, # one row per question (with `sample_id`) instead of means
                    )->'pandas.DataFrame':
@@ -324,7 +355,9 @@ def retrieval_sweep(corpus:Corpus, evalset:EvalSet,
                     corpus=corpus.fingerprint, evalset=evalset.fingerprint, n_questions=len(samples), embedder=emb.id)
     return df
 
-def sweep_table(df:'pandas.DataFrame', metrics=None)->'pandas.DataFrame':
+def sweep_table(df:'pandas.DataFrame', # the tidy result of `retrieval_sweep` (per-question rows are averaged)
+                metrics=None,          # metric names to show, in this order; default all in `df`
+               )->'pandas.DataFrame':
     "A sweep as a wide table: one row per chunk spec and index spec, one column per metric@k."
     names = [m for m in (metrics or RETRIEVAL_METRICS) if m in set(df.metric)]
     t = df[df.metric.isin(names)].pivot_table(index=['chunk_spec', 'index_spec'], columns=['metric', 'k'], values='value', sort=False)

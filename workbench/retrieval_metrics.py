@@ -9,6 +9,7 @@ __all__ = ['RETRIEVAL_METRICS', 'RetrievalError', 'Span', 'gold_spans', 'hit_at_
 # %% ../nbs/05b_retrieval_metrics.ipynb #979ea6dd
 import math, re
 from dataclasses import dataclass
+from typing import Annotated
 from .settings import WorkbenchError, check_number
 
 # %% ../nbs/05b_retrieval_metrics.ipynb #84f34c2d
@@ -20,12 +21,20 @@ def check_k(k)->int:
     "`k` as an int of at least 1, or a `RetrievalError` naming it."
     return check_number('k', k, whole=True, error=RetrievalError, ge=1)
 
+# the parameters every retrieval metric takes, with their docments (fastcore reads the text of `Annotated`)
+Ranked = Annotated[object, "one question's retrieved chunks, best first: Chunks, Retrieved, Spans or {doc_id, start, end}"]
+GoldSpans = Annotated[object, "the question's gold `Span`s (see `gold_spans`); none gives NaN"]
+TopK = Annotated[int, "the cut-off: only the top `k` retrieved chunks count (a whole number, at least 1)"]
+
 # %% ../nbs/05b_retrieval_metrics.ipynb #f5566ec3
 @dataclass(frozen=True)
 class Span:
     "A character range `[start, end)` of one document."
-    doc_id:str; start:int; end:int
-    def overlaps(self, o)->bool: return self.doc_id == o.doc_id and self.start < o.end and o.start < self.end
+    doc_id:str  # the id of the document
+    start:int   # offset of the range's first character
+    end:int     # offset just past its last character
+    def overlaps(self, o # another `Span` (or anything with doc_id, start and end)
+                )->bool: return self.doc_id == o.doc_id and self.start < o.end and o.start < self.end
     def __len__(self): return self.end - self.start
 
 # %% ../nbs/05b_retrieval_metrics.ipynb #9982398c
@@ -66,24 +75,26 @@ def _top(retrieved, k)->list[Span]:
 
 def _relevant(s:Span, gold)->bool: return any(s.overlaps(g) for g in gold)
 
-def hit_at_k(retrieved, gold, k:int)->float:
+def hit_at_k(retrieved:Ranked, gold:GoldSpans, k:TopK)->float:
     "1.0 if any of the top `k` retrieved chunks overlaps a gold span, else 0.0."
     if not gold: return math.nan
     return float(any(_relevant(s, gold) for s in _top(retrieved, k)))
 
-def recall_at_k(retrieved, gold, k:int)->float:
+def recall_at_k(retrieved:Ranked, gold:GoldSpans, k:TopK)->float:
     "The share of gold spans overlapped by at least one of the top `k` retrieved chunks."
     if not gold: return math.nan
     top = _top(retrieved, k)
     return sum(any(s.overlaps(g) for s in top) for g in gold) / len(gold)
 
-def mrr(retrieved, gold, k:int|None=None)->float:
+def mrr(retrieved:Ranked, gold:GoldSpans,
+        k:int|None=None, # the cut-off: only the top `k` retrieved chunks count; None: all of them
+       )->float:
     "1 / the rank of the first relevant chunk among the top `k` (all when `k` is None), 0.0 if none."
     if not gold: return math.nan
     top = _top(retrieved, k) if k is not None else [as_span(r) for r in retrieved]
     return next((1/(i+1) for i,s in enumerate(top) if _relevant(s, gold)), 0.0)
 
-def ndcg_at_k(retrieved, gold, k:int)->float:
+def ndcg_at_k(retrieved:Ranked, gold:GoldSpans, k:TopK)->float:
     "Normalised discounted cumulative gain at `k`; a chunk gains 1 for overlapping a gold span not found above it."
     if not gold: return math.nan
     found, dcg = set(), 0.0
@@ -112,13 +123,13 @@ def _shared(a:dict, b:dict)->int:
             for s2,e2 in b.get(d, ()): n += max(0, min(e1, e2) - max(s1, s2))
     return n
 
-def context_precision(retrieved, gold, k:int)->float:
+def context_precision(retrieved:Ranked, gold:GoldSpans, k:TopK)->float:
     "The share of the characters of the top `k` retrieved chunks that lie inside gold spans."
     if not gold: return math.nan
     r = _union(_top(retrieved, k))
     return _shared(r, _union(gold)) / _length(r) if r else 0.0
 
-def context_recall(retrieved, gold, k:int)->float:
+def context_recall(retrieved:Ranked, gold:GoldSpans, k:TopK)->float:
     "The share of gold characters covered by the top `k` retrieved chunks."
     if not gold: return math.nan
     gu = _union(gold)
@@ -128,7 +139,9 @@ def context_recall(retrieved, gold, k:int)->float:
 RETRIEVAL_METRICS = dict(hit=hit_at_k, recall=recall_at_k, mrr=mrr, ndcg=ndcg_at_k,
                          context_precision=context_precision, context_recall=context_recall)
 
-def score_retrieval(retrieved, gold, k:int, metrics=None)->dict:
+def score_retrieval(retrieved:Ranked, gold:GoldSpans, k:TopK,
+                    metrics=None, # names from `RETRIEVAL_METRICS` (hit, recall, mrr, ndcg, context_precision, ...); None: all
+                   )->dict:
     "`{metric name: value}` for one question's ranked `retrieved` chunks against its `gold` spans, at cut-off `k`."
     names = list(metrics or RETRIEVAL_METRICS)
     if bad := [m for m in names if m not in RETRIEVAL_METRICS]: raise RetrievalError(f"unknown retrieval metric {bad[0]!r}: expected one of {', '.join(RETRIEVAL_METRICS)}")

@@ -14,7 +14,7 @@ from pydantic import Field, BeforeValidator, model_validator
 from .settings import WorkbenchError, DEFAULTS, LIMITS
 from .validate import (Strict, Checked, Listed, Described, Number, fail, given, show, is_name, is_visible,
                                 Text, Name, ModelId, PromptRef, NonEmpty)
-from .chunking import SPLITTERS, _UNIT_ALIASES
+from .chunking import SPLITTERS, UNIT_ALIASES
 from .retrieval import INDEX_KINDS, SPACES
 
 # %% ../nbs/00c_schemas.ipynb #4cca45d5
@@ -29,7 +29,7 @@ class ChunkSpecModel(Strict):
     splitter: Literal[SPLITTERS] = None
     size: Number(True, ge=1) = None
     overlap: Number(True, ge=0) = None
-    unit: Literal[tuple(_UNIT_ALIASES)] = None
+    unit: Literal[tuple(UNIT_ALIASES)] = None
     @model_validator(mode='after')
     def _spec(self):
         from workbench.chunking import ChunkSpec

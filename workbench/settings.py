@@ -136,13 +136,20 @@ class Setting:
 # %% ../nbs/00_settings.ipynb #7498236f
 class Settings:
     "The effective workbench settings: values with their sources."
-    def __init__(self, items:dict, file:Path|None=None): self._items,self.file = items,file
+    def __init__(self,
+                 items:dict,            # setting name -> `Setting` (its value and source), one per known setting
+                 file:Path|None=None):  # the settings file that was read; None when none was
+        self._items,self.file = items,file
     def __getattr__(self, k):
         if k.startswith('_') or k not in self._items: raise AttributeError(_unknown_msg(k))
         return self._items[k].value
     def __getitem__(self, k): return self.__getattr__(k)
-    def source(self, k): return self._items[k].source
-    def path(self, k):
+    def source(self, k # a setting name, e.g. 'chunk_size'
+              ):
+        "Where setting `k` came from: 'default', the settings file's path, or the environment variable's name."
+        return self._items[k].source
+    def path(self, k # the name of a setting holding a path, e.g. 'store_dir'
+            ):
         "Setting `k` as an absolute path, relative paths resolved against the file that set it (or the cwd)."
         p, src = Path(self[k]).expanduser(), self.source(k)
         base = self.file.parent if (self.file and src == str(self.file)) else Path.cwd()
@@ -199,7 +206,10 @@ def get_settings(file:Path|None|bool=True, # settings file; True finds it with `
 class Secret:
     "A secret value that never shows itself in reprs, logs or exceptions."
     __slots__ = ('_v','name')
-    def __init__(self, value:str, name:str): self._v,self.name = value,name
+    def __init__(self,
+                 value:str,  # the secret itself; only `reveal()` gives it back
+                 name:str):  # the environment variable it came from, shown in place of the value
+        self._v,self.name = value,name
     def reveal(self)->str: return self._v
     def __repr__(self): return f"Secret({self.name}=***)"
     __str__ = __repr__

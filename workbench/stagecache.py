@@ -8,6 +8,7 @@ __all__ = ['StageCache', 'get_store']
 # %% ../nbs/05c_stagecache.ipynb #af9478e2
 import hashlib, json, threading, time, warnings
 from pathlib import Path
+from typing import Annotated
 from fastcore.basics import patch
 from .settings import get_settings
 from .db import Database
@@ -53,7 +54,7 @@ class StageCache:
         for k,v in inc.items(): self.stats[k] += v
         con.executemany("INSERT INTO counters VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", list(inc.items()))
 
-    def count(self, **inc):
+    def count(self, **inc:Annotated[int, "counter name -> amount to add; names from `COUNTERS`"]):
         "Add to the counters named in `inc`, e.g. `count(index_hits=1)`."
         if bad := [k for k in inc if k not in COUNTERS]: raise KeyError(f"unknown counter {bad[0]!r}: expected one of {', '.join(COUNTERS)}")
         with self.db.transaction() as con: self._bump(con, **inc)
@@ -88,7 +89,11 @@ def warn_corrupt(what:str, where, e:BaseException|None=None):
                   RuntimeWarning, stacklevel=3)
 
 @patch
-def chunks(self:StageCache, corpus:Corpus, spec:ChunkSpec, tokenizer=None)->ChunkList:
+def chunks(self:StageCache,
+           corpus:Corpus,   # the documents to chunk (a list of `Document`s is wrapped in a `Corpus`)
+           spec:ChunkSpec,  # how to cut them
+           tokenizer=None,  # counts tokens when `spec.unit` is 'tokens': an embedder (name) or tokenizer; None: settings
+          )->ChunkList:
     "The chunks of `corpus` under `spec`, chunked once and then read from the cache."
     if not isinstance(corpus, Corpus): corpus = Corpus(list(corpus or []))
     tok, tok_id = resolve_tokenizer(tokenizer) if spec.unit == 'tokens' else (None, '')
@@ -110,11 +115,16 @@ def _chunk_from_row(corpus, spec, row)->Chunk:
     did, s, e, md = row
     d = corpus[did]
     if not (type(s) is int and type(e) is int and 0 <= s <= e <= len(d.text) and isinstance(md, dict)): raise ValueError(f"bad chunk row {row!r:.80}")
-    return Chunk(chunk_id(did, s, e, spec.key), did, d.text[s:e], s, e, spec.key, d.source, {**d.metadata, **md})
+    return Chunk(chunk_id(did, s, e, spec.key), did, d.text[s:e], start=s, end=e, spec_key=spec.key,
+                 source=d.source, metadata={**d.metadata, **md})
 
 # %% ../nbs/05c_stagecache.ipynb #d120fd3f
 @patch
-def embed(self:StageCache, embedder, texts, role:str=DOCUMENT)->'numpy.ndarray':
+def embed(self:StageCache,
+          embedder,             # an embedder name (as in the `embedder` setting) or an embedder object
+          texts,                # the texts to embed, in order; repeats are embedded once
+          role:str=DOCUMENT,    # 'document' for chunks or 'query' for questions (some models embed them differently)
+         )->'numpy.ndarray':
     "Vectors of `texts` by `embedder` (a name or object), embedding only texts never embedded before by it."
     import numpy as np
     emb, texts = get_embedder(embedder), list(texts)
@@ -162,7 +172,11 @@ def _embed_slices(emb, texts:list, role:str)->'numpy.ndarray':
 
 # %% ../nbs/05c_stagecache.ipynb #de07add4
 @patch
-def record_index(self:StageCache, key:str, kind:str, location:str, info:dict):
+def record_index(self:StageCache,
+                 key:str,       # the index key: a hash of corpus, chunk spec, index spec and embedder
+                 kind:str,      # one of 'dense', 'bm25', 'hybrid'
+                 location:str,  # where the index lives: a folder, or "client/collection" for Chroma
+                 info:dict):    # what it was built from (corpus, chunk spec, sizes, build parameters), stored as JSON
     "Register a newly built index and count it."
     with self.db.transaction() as con:
         con.execute('INSERT OR REPLACE INTO indexes VALUES (?, ?, ?, ?, ?)', (key, kind, location, json.dumps(info, default=str), time.time()))

@@ -11,7 +11,9 @@ from .models import ModelUnavailableError
 from .servers import free_port
 
 # %% ../nbs/90_testing.ipynb #40215aa9
-def fake_answer(prompt:str, completion_tokens:int=8)->str:
+def fake_answer(prompt:str,              # the prompt answered; the same prompt always gets the same answer
+                completion_tokens:int=8, # the number of words in the answer
+               )->str:
     "The fake server's deterministic answer to `prompt`: `completion_tokens` words derived from its hash."
     h = hashlib.sha256(prompt.encode()).hexdigest()
     return ' '.join(h[i*4:(i+1)*4] for i in range(completion_tokens))
@@ -94,14 +96,26 @@ def make_app(latency:float=0.1,          # seconds before each answer
 # %% ../nbs/90_testing.ipynb #1091c2bb
 class FakeOpenAIServer:
     "The fake OpenAI-compatible server in a subprocess on 127.0.0.1."
-    def __init__(self, latency=0.1, fault_rate=0.0, faults=('429','500','timeout'), completion_tokens=8, hang=30.0, seed=0, port=None, answer_pattern=None, planted=False, model_name='fake'):
+    def __init__(self,
+                 latency=0.1,                        # seconds before each answer
+                 fault_rate=0.0,                     # fraction of requests that fail, 0 to 1
+                 faults=('429','500','timeout'),     # the kinds of failure, drawn uniformly
+                 completion_tokens=8,                # words in each answer (fewer when a request's max_tokens is lower)
+                 hang=30.0,                          # seconds a 'timeout' fault waits before answering
+                 seed=0,                             # random seed of the fault draws
+                 port=None,                          # port on 127.0.0.1; None picks a free one
+                 answer_pattern=None,                # regex of the right answer in the prompt: noisy seeded answers
+                 planted=False,                      # answer with the accuracy planted in each prompt (`planted_answer`)
+                 model_name='fake'):                 # the model the server reports serving (GET /v1/models)
         self.port = port or free_port()
         self.args = dict(latency=latency, fault_rate=fault_rate, faults=list(faults), completion_tokens=completion_tokens, hang=hang, seed=seed,
                          answer_pattern=answer_pattern, planted=planted, model_name=model_name)
         self.proc = None
     @property
     def base_url(self): return f"http://127.0.0.1:{self.port}/v1"
-    def start(self, timeout:float=30):
+    def start(self, timeout:float=30 # seconds to wait for the server to answer; then a `ModelUnavailableError`
+             ):
+        "Start the server in a subprocess and wait until it answers; returns `self`."
         import httpx
         self.proc = subprocess.Popen([sys.executable, '-m', 'workbench.testing', str(self.port), json.dumps(self.args)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -133,7 +147,8 @@ if __name__ == '__main__' and not in_ipython(): _serve(int(sys.argv[1]), json.lo
 # %% ../nbs/90_testing.ipynb #c1b0a7e2
 CLOSED_BOOK = {'closed': 'Q: {question}\nA:', 'closed2': 'Question: {question}\nShort answer:'}
 
-def closed_book_prompts(folder)->'PromptStore':
+def closed_book_prompts(folder # the folder to write the prompt files into (made if missing)
+                       )->'PromptStore':
     "A prompt store in `folder` holding the two closed-book QA prompts of `CLOSED_BOOK`."
     from pathlib import Path
     from workbench.prompts import PromptStore
@@ -142,7 +157,9 @@ def closed_book_prompts(folder)->'PromptStore':
         (d/f'{n}.yaml').write_text(f"name: {n}\ntask: qa\ntemplate: {json.dumps(t)}\ninput_variables: [question]\n")
     return PromptStore(d)
 
-def synthetic_evalset(n:int, name:str='synthetic')->'EvalSet':
+def synthetic_evalset(n:int,                # the number of questions
+                      name:str='synthetic', # the eval set's name
+                     )->'EvalSet':
     "`n` made-up questions 'What is item i?' answered 'item i'."
     from workbench.data import EvalSet, Sample
-    return EvalSet([Sample(f"s{i:06d}", f"What is item {i}?", (f"item {i}",)) for i in range(n)], name)
+    return EvalSet([Sample(f"s{i:06d}", f"What is item {i}?", (f"item {i}",)) for i in range(n)], name=name)

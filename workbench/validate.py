@@ -108,11 +108,13 @@ def validate(model,                  # a pydantic model class
     except ValidationError as e: raise error(format_error(e, where, model, assign)) from None
 
 # %% ../nbs/00a_validate.ipynb #be4d352f
-def fail(message:str):
+def fail(message:str # the whole error message, as the user will read it
+        ):
     "Raise a validation error whose message is `message` as written (inside a validator)."
     raise PydanticCustomError('wb', '{message}', {'message': message})
 
-def expect(what:str, got=None):
+def expect(what:str, # what was expected, in words, e.g. 'a whole number'
+           got=None): # the value given; unused (pydantic records the input itself), it only reads well at the call
     "Raise a validation error 'expected `what`, got `got`' (inside a validator)."
     raise PydanticCustomError('wb_expected', 'expected {expected_text}', {'expected_text': what})
 
@@ -138,23 +140,31 @@ def given(m:BaseModel)->dict:
     return m.model_dump(exclude_unset=True)
 
 # %% ../nbs/00a_validate.ipynb #bb36911f
-def Checked(pred, what:str, base=Any):
+def Checked(pred,      # a function of the value: true when the value is acceptable
+            what:str,  # what an acceptable value is, in words, for the error message
+            base=Any): # the type the value must also have (checked after `pred`); Any: no type check
     "A field type that accepts the values `pred` holds true for, and otherwise says it expected `what`."
     def check(v):
         if not pred(v): expect(what, v)
         return v
     return Annotated[base, BeforeValidator(check)]
 
-def Listed(item, *single, what:str, min_length:int=1):
+def Listed(item,             # the type of each item
+           *single,          # types of a lone value that is taken as a one-item list
+           what:str,         # what the list is, in words, for error messages
+           min_length:int=1, # the fewest items allowed
+          ):
     "A list of `item`s (at least `min_length`); a lone value of a type in `single` counts as a one-item list."
     return Annotated[list[item], BeforeValidator(lambda v: [v] if isinstance(v, single) and not isinstance(v, bool) else v),
                      Field(min_length=min_length, description=what)]
 
-def Described(tp, what:str):
+def Described(tp,       # the type
+              what:str): # what a value of it is, in words, for error messages
     "`tp`, described in words for error messages."
     return Annotated[tp, Field(description=what)]
 
-def Number(whole:bool=False, **bounds):
+def Number(whole:bool=False, # True accepts whole numbers (int) only; False any finite number
+           **bounds:Annotated[float, "the bounds: any of ge, gt, le, lt (e.g. ge=0, lt=1)"]):
     "A finite number (a whole one if `whole`) within `bounds` (ge, gt, le, lt), described in words."
     return Annotated[int if whole else float, Field(**bounds, **({} if whole else {'allow_inf_nan': False}), description=expected_number(whole, **bounds))]
 

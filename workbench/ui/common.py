@@ -22,18 +22,21 @@ from ..calls import run_sync
 class WidgetError(WorkbenchError, ValueError):
     "A widget was asked to do something its state does not allow."
 
-def _esc(x)->str: return html.escape(str(x))
+# %% ../../nbs/10_ui_common.ipynb #53c576c0
+def esc(x)->str:
+    "`x` as text, escaped for HTML."
+    return html.escape(str(x))
 
-def _fmt(v, digits:int=3)->str:
+def fmt_value(v, digits:int=3)->str:
     "A metric value for display."
     if v is None or (isinstance(v, float) and v != v): return '–'
-    return f"{v:.{digits}f}" if isinstance(v, float) else _esc(v)
+    return f"{v:.{digits}f}" if isinstance(v, float) else esc(v)
 
-def _s(v)->str:
+def text_or_blank(v)->str:
     "Text of a value that may be None or NaN."
     return '' if v is None or (isinstance(v, float) and v != v) else str(v)
 
-def _classes(w, *names):
+def add_classes(w, *names):
     "Add CSS classes to widget `w` and return it."
     for n in names: w.add_class(n)
     return w
@@ -52,7 +55,8 @@ class Controller:
 
 class View:
     "Base of the widget views: `build` makes the widgets (the root is `box`) and wires them to controller `c`; `refresh` redraws them from its state."
-    def __init__(self, c):
+    def __init__(self, c # the controller whose state the widgets show and edit
+                ):
         self.c, self._syncing = c, False
         self.build()
     def build(self): raise NotImplementedError
@@ -66,11 +70,19 @@ class View:
         try: yield
         finally: self._syncing = old
 
-    def on(self, w, fn, skip_none:bool=False):
+    def on(self,
+           w,                     # the widget to watch
+           fn,                    # called with the widget's new value
+           skip_none:bool=False,  # True: a change to None does not call `fn` (e.g. a cleared dropdown)
+          ):
         "Call `fn(value)` when a person changes widget `w` (not when `refresh` sets it)."
         w.observe(lambda ch: None if self._syncing or (skip_none and ch['new'] is None) else fn(ch['new']), names='value')
 
-    def show(self, w, value, options=None):
+    def show(self,
+             w,             # the widget to set
+             value,         # its new value
+             options=None,  # its new choices (for a dropdown); None leaves them
+            ):
         "Set widget `w`'s options (when given and changed) and value from the state, without calling back."
         with self.syncing():
             if options is not None and tuple(w.options) != tuple(options): w.options = tuple(options)
@@ -118,7 +130,8 @@ class Job(Controller):
         self.status = 'cancelled'; self._refresh()
         return True
 
-    def fail(self, e:Exception):
+    def fail(self, e:Exception # the error; its message is shown
+            ):
         "Show error `e` in the widget (a widget action that could not be done)."
         self.status, self.error = 'error', str(e); self._refresh()
 
@@ -127,11 +140,11 @@ def status_html(job:Job)->str:
     "A job's status (and error) as HTML."
     col = dict(running='#b26a00', done='#2e7d32', cancelled='#757575', error='#c62828').get(job.status, 'inherit')
     took = f" in {job.elapsed_s:.1f} s" if job.elapsed_s is not None and job.status == 'done' else ''
-    err = f"<div class='wb-error' style='color:#c62828;white-space:pre-wrap'>{_esc(job.error)}</div>" if job.error else ''
-    return f"<span style='color:{col};font-weight:600'>{_esc(job.status)}{took}</span>{err}"
+    err = f"<div class='wb-error' style='color:#c62828;white-space:pre-wrap'>{esc(job.error)}</div>" if job.error else ''
+    return f"<span style='color:{col};font-weight:600'>{esc(job.status)}{took}</span>{err}"
 
 # %% ../../nbs/10_ui_common.ipynb #ae58bf11
-def _model_ids(catalog=None)->list[str]:
+def model_ids(catalog=None)->list[str]:
     "Model ids of the catalog, the settings' default model first."
     from workbench.catalog import load_catalog
     ids = sorted(c.id for c in (catalog if catalog is not None else load_catalog()))
@@ -161,7 +174,7 @@ class ConfigForm(Controller):
                  title:str=''):                 # shown above the form (e.g. 'C1')
         from workbench.models import DEFAULT_PARAMS
         c = config or RAGConfig.make()
-        self.prompts, self.title, self.models = prompts, title, list(dict.fromkeys([c.model, *(models or _model_ids())]))
+        self.prompts, self.title, self.models = prompts, title, list(dict.fromkeys([c.model, *(models or model_ids())]))
         self.model, self.prompt_ref, self.embedder = c.model, prompts.get(c.prompt).ref, c.embedder
         self.splitter, self.chunk_size, self.chunk_overlap, self.unit = c.chunk.splitter, c.chunk.size, c.chunk.overlap, c.chunk.unit
         self.index_kind, self.index_spec, self.k, self.retrieval = c.index.kind, c.index, c.k, c.retrieval
@@ -173,9 +186,11 @@ class ConfigForm(Controller):
     def chunk(self)->ChunkSpec: return ChunkSpec(self.splitter, self.chunk_size, self.chunk_overlap, self.unit)
     @property
     def index(self)->IndexSpec: return replace(self.index_spec, kind=self.index_kind)
-    def make_config(self, prompt_ref:str|None=None)->RAGConfig:
+    def make_config(self, prompt_ref:str|None=None # a prompt version ('name@version'); None: the one picked in the form
+                   )->RAGConfig:
         "The `RAGConfig` of the current values (errors name the bad value), with prompt `prompt_ref` if given."
-        return RAGConfig.make(self.model, prompt_ref or self.prompt_ref, self.chunk, self.index, self.k, self.retrieval, self.params, self.embedder)
+        return RAGConfig.make(self.model, prompt_ref or self.prompt_ref, chunk=self.chunk, index=self.index, k=self.k,
+                              retrieval=self.retrieval, params=self.params, embedder=self.embedder)
     @property
     def config(self)->RAGConfig: return self.make_config()
 
@@ -187,7 +202,7 @@ class ConfigFormView(View):
     "The form's widgets: each writes its value into an attribute of the `ConfigForm`."
     def build(self):
         st, lay = {'description_width': 'initial'}, lambda w: W.Layout(width=w)
-        box = lambda cls, css, w, **kw: _classes(cls(description=kw.pop('d'), style=st, layout=lay(w), **kw), css)
+        box = lambda cls, css, w, **kw: add_classes(cls(description=kw.pop('d'), style=st, layout=lay(w), **kw), css)
         self.model_pick = box(W.Dropdown, 'wb-model', '300px', d='model')
         self.prompt_pick = box(W.Dropdown, 'wb-prompt', '260px', d='prompt')
         self.splitter_pick = box(W.Dropdown, 'wb-splitter', '200px', d='splitter', options=list(SPLITTERS))
@@ -200,8 +215,8 @@ class ConfigFormView(View):
         for w,attr in FORM_FIELDS: self.on(getattr(self, w), lambda v, a=attr: setattr(self.c, a, v))
         self.on(self.max_tokens_box, lambda v: self.c.params.update(max_tokens=v))
         self.on(self.temperature_box, lambda v: self.c.params.update(temperature=v))
-        head = [W.HTML(f"<b>{_esc(self.c.title)}</b>")] if self.c.title else []
-        self.box = _classes(W.VBox(head + [W.HBox([self.model_pick, self.prompt_pick]), W.HBox([self.splitter_pick, self.size_box, self.overlap_box]),
+        head = [W.HTML(f"<b>{esc(self.c.title)}</b>")] if self.c.title else []
+        self.box = add_classes(W.VBox(head + [W.HBox([self.model_pick, self.prompt_pick]), W.HBox([self.splitter_pick, self.size_box, self.overlap_box]),
                                            W.HBox([self.index_pick, self.k_box, self.max_tokens_box, self.temperature_box])]), 'wb-config')
 
     def refresh(self):
@@ -227,7 +242,7 @@ CSS = """<style>
 
 def badges(scores:dict, digits:int=3)->str:
     "Metric values as small labelled badges."
-    return ''.join(f"<span class='wb-badge'>{_esc(k)} <b>{_fmt(v, digits)}</b></span>" for k,v in scores.items())
+    return ''.join(f"<span class='wb-badge'>{esc(k)} <b>{fmt_value(v, digits)}</b></span>" for k,v in scores.items())
 
 # %% ../../nbs/10_ui_common.ipynb #5c4884b1
 def _chunk_row(c:dict, gold, corpus, chars:int)->str:
@@ -236,8 +251,8 @@ def _chunk_row(c:dict, gold, corpus, chars:int)->str:
     hit = any(s.overlaps(g) for g in gold)
     src = getattr(corpus[c['doc_id']], 'source', None) if corpus is not None and c['doc_id'] in corpus else None
     text = c['text'] if len(c['text']) <= chars else c['text'][:chars] + '…'
-    return (f"<tr class='wb-chunk'><td>{c['rank']}</td><td>{c['score']:.3f}</td><td style='white-space:nowrap'><code>{_esc(c['doc_id'])}</code>{' ✓' if hit else ''}"
-            f"<div class='wb-muted'>{_esc(Path(src).name) if src else ''} [{c['start']}:{c['end']}]</div></td><td>{_esc(text)}</td></tr>")
+    return (f"<tr class='wb-chunk'><td>{c['rank']}</td><td>{c['score']:.3f}</td><td style='white-space:nowrap'><code>{esc(c['doc_id'])}</code>{' ✓' if hit else ''}"
+            f"<div class='wb-muted'>{esc(Path(src).name) if src else ''} [{c['start']}:{c['end']}]</div></td><td>{esc(text)}</td></tr>")
 
 # %% ../../nbs/10_ui_common.ipynb #b3e16133
 def chunks_table(contexts:list[dict], # retrieved chunks (dicts with rank, score, doc_id, start, end, text)
@@ -255,9 +270,9 @@ def answer_card(ans,                # an `Answer`
                 label:str='')->str: # the config's label, shown above
     "An `Answer` as HTML: the answer, the references, the scores, tokens, cost and latency per stage."
     g = ans.generation
-    refs = (', '.join(f"<i>{_esc(r)}</i>" for r in sample.references) if sample.references else '<i>unanswerable</i>') if sample is not None else ''
+    refs = (', '.join(f"<i>{esc(r)}</i>" for r in sample.references) if sample.references else '<i>unanswerable</i>') if sample is not None else ''
     usage = (f"{g.prompt_tokens} + {g.completion_tokens} tokens · ${g.cost_usd:.6f} · " if g else '') + ' · '.join(f"{k} {v*1000:.0f} ms" for k,v in ans.timings.items())
-    return (f"<div class='wb-muted'>{_esc(label)}</div><div style='font-size:15px;margin:4px 0'><b class='wb-answer-text'>{_esc(ans.answer) or '<i>(empty)</i>'}</b></div>"
+    return (f"<div class='wb-muted'>{esc(label)}</div><div style='font-size:15px;margin:4px 0'><b class='wb-answer-text'>{esc(ans.answer) or '<i>(empty)</i>'}</b></div>"
             + (f"<div>reference: {refs}</div>" if sample is not None else '')
             + (f"<div style='margin:4px 0'>{badges(scores)}</div>" if scores else '')
             + f"<div class='wb-muted'>{usage}</div>")

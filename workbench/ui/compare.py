@@ -12,7 +12,8 @@ import ipywidgets as W
 from fastcore.basics import patch
 from ..data import EvalSet, load_sample
 from ..pipeline import RAGConfig
-from .common import Job, View, WidgetError, ConfigForm, CSS, as_config, badges, join_samples, status_html, _model_ids, _esc, _fmt, _classes
+from .common import (Job, View, WidgetError, ConfigForm, CSS, as_config, badges, join_samples, status_html, model_ids,
+                                 esc, fmt_value, add_classes)
 
 # %% ../../nbs/10b_ui_compare.ipynb #675f5bf6
 def word_diff(base:str, other:str)->str:
@@ -20,7 +21,7 @@ def word_diff(base:str, other:str)->str:
     a, b = (base or '').split(), (other or '').split()
     out = []
     for op,i1,i2,j1,j2 in difflib.SequenceMatcher(None, [w.lower() for w in a], [w.lower() for w in b]).get_opcodes():
-        words = _esc(' '.join(b[j1:j2]))
+        words = esc(' '.join(b[j1:j2]))
         if words: out.append(words if op == 'equal' else f"<mark>{words}</mark>")
     return ' '.join(out)
 
@@ -47,11 +48,11 @@ def side_by_side(df,                   # result rows (with questions joined, see
 @dataclass
 class CompareRun:
     "What one Compare run produced: the run id, the configs as run, the rows (questions joined), scores and tests against C1."
-    run_id:str
-    configs:list
-    results:object
-    scores:object = None
-    tests:dict = field(default_factory=dict)
+    run_id:str                              # the run in the run store
+    configs:list                            # the `RAGConfig`s as run, C1 first
+    results:object                          # the run's rows as a DataFrame, questions and references joined
+    scores:object = None                    # per config: metric means and intervals (a DataFrame), set by `summarize`
+    tests:dict = field(default_factory=dict) # 'Cn' -> paired test of Cn against C1 on the first metric
     @property
     def hashes(self)->list[str]: return [c.hash for c in self.configs]
     @property
@@ -71,8 +72,10 @@ def summarize(run:CompareRun, metrics)->CompareRun:
 class Compare(Job):
     "The same questions across 2 to 4 configurations side by side: answers with differences highlighted, and per-config scores."
     def __init__(self, configs=None,            # 2 to 4 `RAGConfig`s (or dicts for `RAGConfig.make`, or Playgrounds); default: qa-terse vs qa-cited
-                 evalset=None, corpus=None,     # default: the settings' evaluation set and corpus
-                 n:int=4, seed:int=0,           # the questions picked at first: `n` sampled from the evaluation set with `seed`
+                 evalset=None,                  # the questions; default: the settings' evaluation set
+                 corpus=None,                   # the documents; default: the settings' corpus
+                 n:int=4,                       # how many questions to pick at first (sampled from the evaluation set)
+                 seed:int=0,                    # the seed of that sample
                  metrics=('f1', 'em'),          # answer metrics (the first one ranks and tests the configs)
                  prompts=None,                  # a `PromptStore` (or its folder)
                  store=None,                    # the `RunStore` the comparison runs are written to
@@ -86,7 +89,7 @@ class Compare(Job):
             evalset, corpus = (ev if evalset is None else evalset), (kb if corpus is None else corpus)
         self.evalset, self.corpus, self.metrics, self.index_store = evalset, corpus, tuple(metrics), index_store
         self.prompts = prompts if isinstance(prompts, PromptStore) else PromptStore(prompts)
-        self.store, self.models = store or RunStore(), _model_ids(catalog)
+        self.store, self.models = store or RunStore(), model_ids(catalog)
         configs = [as_config(c) for c in (configs or [RAGConfig.make(prompt='qa-terse'), RAGConfig.make(prompt='qa-cited')])]
         if not 2 <= len(configs) <= 4: raise WidgetError(f"Compare takes 2 to 4 configs, got {len(configs)}")
         self.forms = [ConfigForm(self.prompts, c, self.models, title=f"C{i+1}") for i,c in enumerate(configs)]
@@ -119,7 +122,8 @@ class Compare(Job):
 
 # %% ../../nbs/10b_ui_compare.ipynb #18671754
 @patch
-def add_config(self:Compare, config=None):
+def add_config(self:Compare, config=None # a `RAGConfig`, a dict for `RAGConfig.make`, or a Playground; None copies the last
+              ):
     "Add a config (default: a copy of the last one) to compare; at most 4."
     if len(self.forms) >= 4: raise WidgetError("Compare shows at most 4 configs")
     self.forms.append(ConfigForm(self.prompts, as_config(config) if config is not None else self.forms[-1].config, self.models, title=f"C{len(self.forms)+1}"))
@@ -155,7 +159,8 @@ async def _arun(self:Compare):
     return self.table
 
 @patch
-def run(self:Compare, background:bool|None=None):
+def run(self:Compare, background:bool|None=None # True: a background task; False: wait; None: background when a loop runs
+       ):
     "Answer the selected questions with every config: a cancellable task when an event loop runs (returned), else the table."
     if self.status != 'running': self.last = None
     return self._launch(self._arun, background)
@@ -164,15 +169,15 @@ def run(self:Compare, background:bool|None=None):
 def _header(c:Compare, i:int)->str:
     "Column `i`'s header: name, label, scores with intervals, latency, cost, and the test against C1."
     n, cfg, h = c.names[i], c.configs_run[i], c.last.hashes[i]
-    out = f"<b>{n}</b><div class='wb-muted' style='font-weight:normal'>{_esc(cfg.label)}</div>"
+    out = f"<b>{n}</b><div class='wb-muted' style='font-weight:normal'>{esc(cfg.label)}</div>"
     if c.scores is not None and h in set(c.scores.config_hash):
         r = c.scores.set_index('config_hash').loc[h]
-        ms = ''.join(f"<span class='wb-badge'>{_esc(m)} <b>{_fmt(r[m])}</b> [{_fmt(r[m+'_lo'], 2)}, {_fmt(r[m+'_hi'], 2)}]</span>" for m in c.metrics if m in r)
+        ms = ''.join(f"<span class='wb-badge'>{esc(m)} <b>{fmt_value(r[m])}</b> [{fmt_value(r[m+'_lo'], 2)}, {fmt_value(r[m+'_hi'], 2)}]</span>" for m in c.metrics if m in r)
         out += f"<div style='font-weight:normal'>{ms}<span class='wb-badge'>p50 {r['p50_latency_s']*1000:.0f} ms</span><span class='wb-badge'>${r['cost_per_1k']:.4f}/1k</span></div>"
     if n in c.tests:
         t = c.tests[n]
         verdict = {'A better': f"{n} better", 'B better': 'C1 better'}.get(t.verdict, t.verdict)
-        out += f"<div class='wb-muted' style='font-weight:normal'>vs C1: Δ{_esc(t.metric)} {t.diff:+.3f} [{t.lo:+.3f}, {t.hi:+.3f}], p={t.p_value:.2f}: <b>{_esc(verdict)}</b></div>"
+        out += f"<div class='wb-muted' style='font-weight:normal'>vs C1: Δ{esc(t.metric)} {t.diff:+.3f} [{t.lo:+.3f}, {t.hi:+.3f}], p={t.p_value:.2f}: <b>{esc(verdict)}</b></div>"
     return out
 
 def _row_html(c:Compare, r:dict)->str:
@@ -185,9 +190,9 @@ def _row_html(c:Compare, r:dict)->str:
     for i,n in enumerate(c.names):
         a = r[f"{n} answer"] or ''
         cls = ' '.join(x for x in ('wb-diff' if i and normalize_answer(a) != normalize_answer(base) else '', 'wb-best' if not tie and vals[i] == best else '') if x)
-        text = word_diff(base, a) if i else _esc(a)
+        text = word_diff(base, a) if i else esc(a)
         cells.append(f"<td class='{cls}'>{text or '<i>(empty)</i>'}<div>{badges({m: r[f'{n} {m}'] for m in c.metrics}, 2)}</div></td>")
-    return f"<tr class='wb-row'><td><code>{_esc(r['sample_id'])}</code> {_esc(r['question'])}<div class='wb-muted'>reference: {_esc(refs)}</div></td>{''.join(cells)}</tr>"
+    return f"<tr class='wb-row'><td><code>{esc(r['sample_id'])}</code> {esc(r['question'])}<div class='wb-muted'>reference: {esc(refs)}</div></td>{''.join(cells)}</tr>"
 
 # %% ../../nbs/10b_ui_compare.ipynb #0b2aee04
 def compare_table_html(c:Compare)->str:
@@ -197,7 +202,7 @@ def compare_table_html(c:Compare)->str:
     head = '<tr><th>question</th>' + ''.join(f"<th>{_header(c, i)}</th>" for i in range(len(c.names))) + '</tr>'
     note = (f"<div class='wb-muted'>{int(t.differs.sum())} of {len(t)} questions get different answers; "
             "highlighted: answers that differ from C1 (changed words marked); outlined: the best "
-            f"{_esc(c.metrics[0])} in the row. Run <code>{_esc(c.run_id)}</code> is in the run store.</div>")
+            f"{esc(c.metrics[0])} in the row. Run <code>{esc(c.run_id)}</code> is in the run store.</div>")
     return note + f"<table class='wb-t'>{head}{''.join(_row_html(c, r) for r in shown.to_dict('records'))}</table>"
 
 # %% ../../nbs/10b_ui_compare.ipynb #106d238d
@@ -206,13 +211,13 @@ class CompareView(View):
     def build(self):
         c, st = self.c, {'description_width': 'initial'}
         opts = [(f"{s.id}: {s.question[:80]}", s.id) for s in c.evalset]
-        self.question_pick = _classes(W.SelectMultiple(options=opts, rows=6, description='questions', style=st, layout=W.Layout(width='720px')), 'wb-questions')
-        self.add_button = _classes(W.Button(description='Add config', icon='plus'), 'wb-add-config')
-        self.remove_button = _classes(W.Button(description='Remove last', icon='minus'), 'wb-remove-config')
-        self.run_button = _classes(W.Button(description='Run', button_style='primary', icon='play'), 'wb-run')
-        self.cancel_button = _classes(W.Button(description='Cancel', icon='stop', disabled=True), 'wb-cancel')
-        self.diff_only = _classes(W.Checkbox(value=False, description='only questions whose answers differ', indent=False), 'wb-diff-only')
-        self.status_html, self.table_html = _classes(W.HTML(), 'wb-status'), _classes(W.HTML(), 'wb-compare-table')
+        self.question_pick = add_classes(W.SelectMultiple(options=opts, rows=6, description='questions', style=st, layout=W.Layout(width='720px')), 'wb-questions')
+        self.add_button = add_classes(W.Button(description='Add config', icon='plus'), 'wb-add-config')
+        self.remove_button = add_classes(W.Button(description='Remove last', icon='minus'), 'wb-remove-config')
+        self.run_button = add_classes(W.Button(description='Run', button_style='primary', icon='play'), 'wb-run')
+        self.cancel_button = add_classes(W.Button(description='Cancel', icon='stop', disabled=True), 'wb-cancel')
+        self.diff_only = add_classes(W.Checkbox(value=False, description='only questions whose answers differ', indent=False), 'wb-diff-only')
+        self.status_html, self.table_html = add_classes(W.HTML(), 'wb-status'), add_classes(W.HTML(), 'wb-compare-table')
         self.forms_box = W.VBox()
         self.on(self.question_pick, lambda v: setattr(c, 'sample_ids', list(v)))
         self.on(self.diff_only, lambda v: (setattr(c, 'only_differences', v), c._refresh()))
@@ -220,7 +225,7 @@ class CompareView(View):
         self.remove_button.on_click(lambda b: c.remove_config())
         self.run_button.on_click(lambda b: c.run())
         self.cancel_button.on_click(lambda b: c.cancel())
-        self.box = _classes(W.VBox([W.HTML(CSS + "<b>Compare</b>"), self.forms_box, W.HBox([self.add_button, self.remove_button]), self.question_pick,
+        self.box = add_classes(W.VBox([W.HTML(CSS + "<b>Compare</b>"), self.forms_box, W.HBox([self.add_button, self.remove_button]), self.question_pick,
                                     W.HBox([self.run_button, self.cancel_button, self.status_html]), self.diff_only, self.table_html]), 'wb-root', 'wb-compare')
 
     def refresh(self):

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import ipywidgets as W
 from fastcore.basics import patch, GetAttr
 from ..data import load_sample
-from .common import Controller, View, WidgetError, CSS, badges, chunks_table, figure_output, join_samples, _esc, _fmt, _s, _classes
+from .common import (Controller, View, WidgetError, CSS, badges, chunks_table, figure_output, join_samples,
+                                 esc, fmt_value, text_or_blank, add_classes)
 
 # %% ../../nbs/10c_ui_explorer.ipynb #f780cc84
 GRID_AXES = ('model', 'prompt', 'splitter', 'chunk_size', 'chunk_overlap', 'chunk_unit', 'index_kind', 'index', 'embedder', 'k', 'retrieval', 'params', 'label')
@@ -32,16 +33,16 @@ def grid_axes(df)->list[str]:
 @dataclass
 class OpenRun:
     "A run opened for exploring: record, rows, the evaluation set and corpus that match it, axes, metrics, leaderboard and decision."
-    run_id:str
-    run:dict
-    df:object
+    run_id:str            # the run's id
+    run:dict              # the run's record in the run store (name, status, spec, fingerprints, ...)
+    df:object             # the run's rows (a DataFrame); questions and references joined when `samples` is set
     samples:object        # the evaluation set, when the run's questions come from it
     run_corpus:object     # the corpus, when its fingerprint is the run's
-    axes:list
+    axes:list             # the grid axes of the rows, those that vary first
     quality:list          # the answer metrics the run scored, F1 first
     metrics:list          # quality, then usage metrics
-    leaderboard:object
-    decision:object
+    leaderboard:object    # per config: metric means with intervals, cost and latency; None without quality metrics
+    decision:object       # the `analysis.decide` verdict (the winner, or the tied-best); None without quality metrics
     @property
     def primary(self)->str|None: return self.quality[0] if self.quality else None   # ranks configs and names the winner
     @property
@@ -50,7 +51,11 @@ class OpenRun:
         from workbench.analysis import winner
         return winner(self.leaderboard, self.primary) if self.quality else None
 
-def open_run(run_id:str, store, evalset=None, corpus=None)->OpenRun:
+def open_run(run_id:str,     # the run's id
+             store,           # the `RunStore` holding it
+             evalset=None,    # for questions and references, used when the run's sample ids are all in it; None: settings'
+             corpus=None,     # for gold passages, used when its fingerprint is the run's; None: the settings' corpus
+            )->OpenRun:
     "Load run `run_id` of `store` for exploring (default evaluation set and corpus: the settings' ones, used when they match the run)."
     from workbench.runner import results
     from workbench.analysis import leaderboard, decide
@@ -64,8 +69,9 @@ def open_run(run_id:str, store, evalset=None, corpus=None)->OpenRun:
     num = lambda c: c in df.columns and df[c].notna().any()
     quality = sorted([m for m in (run.get('spec') or {}).get('metrics', []) if num(m)], key=lambda m: m != 'f1')
     lb = leaderboard(df, metrics=quality, primary=quality[0]) if quality else None
-    return OpenRun(run_id, run, df, samples, corpus if corpus.fingerprint == run.get('corpus_fingerprint') else None, grid_axes(df),
-                   quality, quality + [m for m in USAGE_METRICS if num(m)], lb, decide(df, lb, quality[0]) if quality else None)
+    run_corpus = corpus if corpus.fingerprint == run.get('corpus_fingerprint') else None
+    return OpenRun(run_id, run, df, samples=samples, run_corpus=run_corpus, axes=grid_axes(df), quality=quality, metrics=quality + [m for m in USAGE_METRICS if num(m)], leaderboard=lb,
+                   decision=decide(df, lb, quality[0]) if quality else None)
 
 # %% ../../nbs/10c_ui_explorer.ipynb #4c43270b
 class GridExplorer(GetAttr, Controller):
@@ -74,8 +80,11 @@ class GridExplorer(GetAttr, Controller):
     _xtra = ['run', 'df', 'samples', 'run_corpus', 'axes', 'quality', 'metrics', 'leaderboard', 'decision', 'primary', 'winner']
     def __init__(self, run_id:str|None=None,   # default: the newest run of the store
                  store=None,                   # the `RunStore`; default the settings' one
-                 evalset=None, corpus=None,    # for questions, references and gold passages; default the settings' ones (when they match the run)
-                 metric:str|None=None, x:str|None=None, y:str|None=None):  # what the heatmap shows at first
+                 evalset=None,                 # for questions and references; default the settings' (when it matches the run)
+                 corpus=None,                  # for gold passages; default the settings' (when it matches the run)
+                 metric:str|None=None,         # the metric the heatmap shows at first; None: the first (F1 when scored)
+                 x:str|None=None,              # the heatmap's x axis at first; None: the axis that varies first
+                 y:str|None=None):             # the heatmap's y axis at first; None: the axis that varies next
         from workbench.runstore import RunStore
         self.store, self.evalset, self.corpus = store or RunStore(), evalset, corpus
         self.data = self.metric = self.x = self.y = self.cell = self.row_key = self.error = None
@@ -91,7 +100,11 @@ class GridExplorer(GetAttr, Controller):
 
 # %% ../../nbs/10c_ui_explorer.ipynb #245d5912
 @patch
-def open(self:GridExplorer, run_id:str, metric:str|None=None, x:str|None=None, y:str|None=None):
+def open(self:GridExplorer,
+         run_id:str,            # the run to open, from the explorer's run store
+         metric:str|None=None,  # the metric to show; None: the first (F1 when scored)
+         x:str|None=None,       # the heatmap's x axis; None: the axis that varies first
+         y:str|None=None):      # the heatmap's y axis; None: the axis that varies next
     "Open run `run_id`, then show `metric` over `x` and `y` (defaults: the first metric, the two axes that vary)."
     self.data = open_run(run_id, self.store, self.evalset, self.corpus)
     self.metric = self.x = self.y = self.cell = self.row_key = None
@@ -99,7 +112,10 @@ def open(self:GridExplorer, run_id:str, metric:str|None=None, x:str|None=None, y
     return self.set_view(metric or (self.metrics[0] if self.metrics else None), x or ax[0], y or ax[1 if len(ax) > 1 else 0])
 
 @patch
-def set_view(self:GridExplorer, metric:str|None=None, x:str|None=None, y:str|None=None):
+def set_view(self:GridExplorer,
+             metric:str|None=None,  # one of the run's `metrics`; None: unchanged
+             x:str|None=None,       # one of the run's `axes`; None: unchanged (the same axis as `y` swaps them)
+             y:str|None=None):      # one of the run's `axes`; None: unchanged
     "Show `metric` over axes `x` and `y` (unchanged when None), then select the first cell."
     nx, ny, metric = x or self.x, y or self.y, metric or self.metric
     if nx == ny and len(self.axes) > 1:   # one axis on both sides: the other side takes the axis just left (a swap)
@@ -126,7 +142,9 @@ def cells(self:GridExplorer)->list[tuple]:
 
 # %% ../../nbs/10c_ui_explorer.ipynb #27ec0a06
 @patch
-def select_cell(self:GridExplorer, xv, yv):
+def select_cell(self:GridExplorer,
+                xv,   # the cell's value on the x axis
+                yv):  # the cell's value on the y axis
     "Select the heatmap cell `x == xv`, `y == yv`, and open the trace of its worst row."
     if not ((self.df[self.x].map(_py) == xv) & (self.df[self.y].map(_py) == yv)).any():
         raise WidgetError(f"no rows with {self.x}={xv!r} and {self.y}={yv!r}")
@@ -145,7 +163,10 @@ def cell_rows(self:GridExplorer):
     return rows.assign(_m=rows[self.metric].astype(float)).sort_values(['_m', 'sample_id'], ascending=[hib, True], na_position='first').drop(columns='_m')
 
 @patch
-def open_row(self:GridExplorer, config_hash:str, sample_id:str)->dict:
+def open_row(self:GridExplorer,
+             config_hash:str,  # the row's config (its hash)
+             sample_id:str,    # the row's question (its sample id)
+            )->dict:
     "Open the trace of one row: question, references, contexts, prompt as sent, answer, scores, usage (`trace`)."
     if not ((self.df.config_hash == config_hash) & (self.df.sample_id == sample_id)).any():
         raise WidgetError(f"run {self.run_id} has no row for config {config_hash!r} and sample {sample_id!r}")
@@ -181,31 +202,31 @@ def pareto_fig(self:GridExplorer):
 def run_info(g:GridExplorer)->str:
     "One line about the opened run."
     r, df = g.run, g.df
-    return (f"<span class='wb-muted'>run <code>{_esc(g.run_id)}</code> {_esc(r.get('name') or '')}: {len(df)} rows, "
-            f"{df.config_hash.nunique()} configs × {df.sample_id.nunique()} questions, {r['status']}, started {_esc(r['created'])}</span>")
+    return (f"<span class='wb-muted'>run <code>{esc(g.run_id)}</code> {esc(r.get('name') or '')}: {len(df)} rows, "
+            f"{df.config_hash.nunique()} configs × {df.sample_id.nunique()} questions, {r['status']}, started {esc(r['created'])}</span>")
 
 def leaderboard_table(g:GridExplorer)->str:
     "The leaderboard with intervals, cost and latency; tied-best configs starred; the decision above it."
     lb = g.leaderboard
     if lb is None: return ''
-    ci = lambda r, m: f"<b>{_fmt(r[m])}</b> <span class='wb-muted'>[{_fmt(r[m+'_lo'], 2)}, {_fmt(r[m+'_hi'], 2)}]</span>"
-    head = '<tr><th>#</th><th>config</th><th>n</th>' + ''.join(f"<th>{_esc(m)} [95% CI]</th>" for m in g.quality) + '<th>$ / 1k q</th><th>p50 / p95 latency</th><th>tokens / q</th></tr>'
+    ci = lambda r, m: f"<b>{fmt_value(r[m])}</b> <span class='wb-muted'>[{fmt_value(r[m+'_lo'], 2)}, {fmt_value(r[m+'_hi'], 2)}]</span>"
+    head = '<tr><th>#</th><th>config</th><th>n</th>' + ''.join(f"<th>{esc(m)} [95% CI]</th>" for m in g.quality) + '<th>$ / 1k q</th><th>p50 / p95 latency</th><th>tokens / q</th></tr>'
     tied = set(g.decision.tied) if g.decision is not None else set()
-    rows = [f"<tr><td>{i+1}</td><td>{'★ ' if r['config_hash'] in tied else ''}{_esc(r['label'])}<div class='wb-muted'><code>{_esc(r['config_hash'])}</code></div></td><td>{r['n']}</td>"
+    rows = [f"<tr><td>{i+1}</td><td>{'★ ' if r['config_hash'] in tied else ''}{esc(r['label'])}<div class='wb-muted'><code>{esc(r['config_hash'])}</code></div></td><td>{r['n']}</td>"
             + ''.join(f"<td>{ci(r, m)}</td>" for m in g.quality)
             + f"<td>{r['cost_per_1k']:.4f}</td><td>{r['p50_latency_s']*1000:.0f} / {r['p95_latency_s']*1000:.0f} ms</td><td>{r['tokens_per_q']:.0f}</td></tr>"
             for i,r in enumerate(lb.to_dict('records'))]
-    verdict = f"<div class='wb-verdict'>{_esc(g.decision.text)}</div>" if g.decision is not None else ''
-    return (f"<b>Leaderboard</b> <span class='wb-muted'>(ranked by {_esc(g.primary)}; ★ tied-best: not distinguishable from the leader)</span>"
+    verdict = f"<div class='wb-verdict'>{esc(g.decision.text)}</div>" if g.decision is not None else ''
+    return (f"<b>Leaderboard</b> <span class='wb-muted'>(ranked by {esc(g.primary)}; ★ tied-best: not distinguishable from the leader)</span>"
             f"{verdict}<table class='wb-t'>{head}{''.join(rows)}</table>")
 
 def cell_table(g:GridExplorer)->str:
     "The selected cell's rows as a table."
     cols = [c for c in ('sample_id', 'question', 'answer', *g.quality, 'latency_s', 'error') if c in g.cell_rows.columns]
-    body = ''.join('<tr>' + ''.join(f"<td>{_fmt(r[c]) if c in g.quality or c == 'latency_s' else _esc(_s(r[c]))}</td>" for c in cols) + '</tr>'
+    body = ''.join('<tr>' + ''.join(f"<td>{fmt_value(r[c]) if c in g.quality or c == 'latency_s' else esc(text_or_blank(r[c]))}</td>" for c in cols) + '</tr>'
                    for r in g.cell_rows.to_dict('records'))
-    return (f"<b>{_esc(g.x)}={_esc(g.cell[0])}, {_esc(g.y)}={_esc(g.cell[1])}</b>: {len(g.cell_rows)} rows, worst {_esc(g.metric)} first"
-            f"<div style='max-height:260px;overflow:auto'><table class='wb-t'><tr>{''.join(f'<th>{_esc(c)}</th>' for c in cols)}</tr>{body}</table></div>")
+    return (f"<b>{esc(g.x)}={esc(g.cell[0])}, {esc(g.y)}={esc(g.cell[1])}</b>: {len(g.cell_rows)} rows, worst {esc(g.metric)} first"
+            f"<div style='max-height:260px;overflow:auto'><table class='wb-t'><tr>{''.join(f'<th>{esc(c)}</th>' for c in cols)}</tr>{body}</table></div>")
 
 def trace_card(g:GridExplorer)->str:
     "The opened row's trace: question, references, answer, error, scores, usage, chunks and the prompt as sent."
@@ -216,32 +237,32 @@ def trace_card(g:GridExplorer)->str:
     refs = (', '.join(map(str, r.get('references') or [])) or 'unanswerable') if s is not None else '(evaluation set not loaded)'
     usage = f"{r.get('prompt_tokens')} + {r.get('completion_tokens')} tokens · ${(r.get('cost_usd') or 0):.6f} · {(r.get('latency_s') or 0)*1000:.0f} ms" + (' · cached' if r.get('cached') else '')
     return (f"<div style='border-top:1px solid var(--jp-border-color2,#ddd);margin-top:6px;padding-top:4px'><b>Trace</b> "
-            f"<span class='wb-muted'>{_esc(r.get('label'))} · <code>{_esc(h)}</code> · {_esc(sid)}</span>"
-            f"<div><b>Q:</b> {_esc(r.get('question', sid))}</div><div class='wb-muted'>reference: {_esc(refs)}</div>"
-            f"<div style='font-size:15px;margin:4px 0'><b>A:</b> <b>{_esc(r.get('answer') or '')}</b></div>"
-            + (f"<div class='wb-error' style='color:#c62828'>{_esc(r['error'])}</div>" if r.get('error') else '')
+            f"<span class='wb-muted'>{esc(r.get('label'))} · <code>{esc(h)}</code> · {esc(sid)}</span>"
+            f"<div><b>Q:</b> {esc(r.get('question', sid))}</div><div class='wb-muted'>reference: {esc(refs)}</div>"
+            f"<div style='font-size:15px;margin:4px 0'><b>A:</b> <b>{esc(r.get('answer') or '')}</b></div>"
+            + (f"<div class='wb-error' style='color:#c62828'>{esc(r['error'])}</div>" if r.get('error') else '')
             + f"<div>{badges({m: r.get(m) for m in g.quality})}</div><div class='wb-muted'>{usage}</div>"
             + chunks_table(r.get('contexts') or [], gold, g.run_corpus)
-            + f"<details><summary>prompt as sent</summary><pre class='wb-pre'>{_esc(r.get('prompt_text') or '')}</pre></details></div>")
+            + f"<details><summary>prompt as sent</summary><pre class='wb-pre'>{esc(r.get('prompt_text') or '')}</pre></details></div>")
 
 # %% ../../nbs/10c_ui_explorer.ipynb #96f9f302
 class GridExplorerView(View):
     "The GridExplorer's widgets."
     def build(self):
         c, st = self.c, {'description_width': 'initial'}
-        dd = lambda d, css, w='220px': _classes(W.Dropdown(description=d, style=st, layout=W.Layout(width=w)), css)
-        self.run_pick, self.refresh_button = dd('run', 'wb-run-pick', '520px'), _classes(W.Button(description='Reload runs', icon='refresh'), 'wb-reload')
+        dd = lambda d, css, w='220px': add_classes(W.Dropdown(description=d, style=st, layout=W.Layout(width=w)), css)
+        self.run_pick, self.refresh_button = dd('run', 'wb-run-pick', '520px'), add_classes(W.Button(description='Reload runs', icon='refresh'), 'wb-reload')
         self.x_pick, self.y_pick, self.metric_pick = dd('x axis', 'wb-x'), dd('y axis', 'wb-y'), dd('metric', 'wb-metric')
         self.cell_pick, self.sample_pick = dd('cell', 'wb-cell', '640px'), dd('row', 'wb-row-pick', '640px')
-        self.heatmap_box, self.pareto_box = [_classes(W.Box(layout=W.Layout(width='490px')), css) for css in ('wb-heatmap', 'wb-pareto')]
+        self.heatmap_box, self.pareto_box = [add_classes(W.Box(layout=W.Layout(width='490px')), css) for css in ('wb-heatmap', 'wb-pareto')]
         self.heatmap_out = self.pareto_out = self._drawn = None
-        self.info_html, self.leaderboard_html = _classes(W.HTML(), 'wb-run-info'), _classes(W.HTML(), 'wb-leaderboard')
-        self.cell_html, self.trace_html = _classes(W.HTML(), 'wb-cell-rows'), _classes(W.HTML(), 'wb-trace')
+        self.info_html, self.leaderboard_html = add_classes(W.HTML(), 'wb-run-info'), add_classes(W.HTML(), 'wb-leaderboard')
+        self.cell_html, self.trace_html = add_classes(W.HTML(), 'wb-cell-rows'), add_classes(W.HTML(), 'wb-trace')
         for w,fn in ((self.run_pick, c.open), (self.x_pick, lambda v: c.set_view(x=v)), (self.y_pick, lambda v: c.set_view(y=v)),
                      (self.metric_pick, lambda v: c.set_view(metric=v)), (self.cell_pick, lambda v: c.select_cell(*v)), (self.sample_pick, lambda v: c.open_row(*v))):
             self.on(w, lambda v, fn=fn: self._do(fn, v), skip_none=True)
         self.refresh_button.on_click(lambda b: self.refresh(reload=True))
-        self.box = _classes(W.VBox([W.HTML(CSS + "<b>Grid explorer</b>"), W.HBox([self.run_pick, self.refresh_button]), self.info_html,
+        self.box = add_classes(W.VBox([W.HTML(CSS + "<b>Grid explorer</b>"), W.HBox([self.run_pick, self.refresh_button]), self.info_html,
                                     W.HBox([self.x_pick, self.y_pick, self.metric_pick]), W.HBox([self.heatmap_box, self.pareto_box]),
                                     self.leaderboard_html, self.cell_pick, self.cell_html, self.sample_pick, self.trace_html]), 'wb-root', 'wb-grid')
 
@@ -258,7 +279,7 @@ def refresh(self:GridExplorerView, reload:bool=False):
     c = self.c
     if reload or self._drawn is None or self._drawn[0] != c.run_id:
         self.show(self.run_pick, c.run_id, [(f"{r.run_id} {r.name or ''} ({r.n_rows} rows, {r.status})", r.run_id) for r in c.store.runs().itertuples()])
-    err = f"<div class='wb-error' style='color:#c62828'>{_esc(c.error)}</div>" if c.error else ''
+    err = f"<div class='wb-error' style='color:#c62828'>{esc(c.error)}</div>" if c.error else ''
     if c.data is None: self.info_html.value = err; return
     self.info_html.value = err + run_info(c)
     self.show(self.x_pick, c.x, c.axes); self.show(self.y_pick, c.y, c.axes); self.show(self.metric_pick, c.metric, c.metrics)
@@ -268,10 +289,10 @@ def refresh(self:GridExplorerView, reload:bool=False):
         self.heatmap_out = figure_output(self.heatmap_box, c.heatmap_fig)
         if (p := c.pareto_fig) is not None: self.pareto_out = figure_output(self.pareto_box, p)
         cm = c.cell_means()
-        self.show(self.cell_pick, c.cell, [(f"{c.x}={a} · {c.y}={b}: mean {c.metric} {_fmt(float(r['mean']))} ({r['n']} rows)", (_py(a), _py(b))) for (a,b),r in cm.iterrows()])
+        self.show(self.cell_pick, c.cell, [(f"{c.x}={a} · {c.y}={b}: mean {c.metric} {fmt_value(float(r['mean']))} ({r['n']} rows)", (_py(a), _py(b))) for (a,b),r in cm.iterrows()])
     if c.cell is None: return
     self.show(self.cell_pick, c.cell)
     rows = c.cell_rows.to_dict('records')
-    opts = [(f"{r['sample_id']} · {c.metric} {_fmt(r[c.metric])} · {(_s(r['answer']) or _s(r['error']))[:60]}", (r['config_hash'], r['sample_id'])) for r in rows]
+    opts = [(f"{r['sample_id']} · {c.metric} {fmt_value(r[c.metric])} · {(text_or_blank(r['answer']) or text_or_blank(r['error']))[:60]}", (r['config_hash'], r['sample_id'])) for r in rows]
     self.show(self.sample_pick, c.row_key if c.row_key in [k for _,k in opts] else None, opts)
     self.cell_html.value, self.trace_html.value = cell_table(c), trace_card(c) if c.row_key else ''

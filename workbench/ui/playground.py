@@ -13,20 +13,23 @@ from fastcore.basics import patch
 from ..settings import WorkbenchError
 from ..data import load_sample
 from ..pipeline import RAGConfig, Pipeline
-from .common import Job, View, WidgetError, ConfigForm, CSS, answer_card, chunks_table, status_html, _model_ids, _esc, _classes
+from .common import (Job, View, WidgetError, ConfigForm, CSS, answer_card, chunks_table, status_html, model_ids,
+                                 esc, add_classes)
 
 # %% ../../nbs/10a_ui_playground.ipynb #d660d98d
 @dataclass
 class PlaygroundResult:
     "What one Playground run produced: the `Answer`, the sample it was scored against, the config's label, the scores."
-    answer:object
-    sample:object = None
-    label:str = ''
-    scores:dict = field(default_factory=dict)
+    answer:object                             # the pipeline's `Answer`: text, retrieved chunks, tokens, cost, timings
+    sample:object = None                      # the evaluation `Sample` it was scored against; None for a typed question
+    label:str = ''                            # the config's label
+    scores:dict = field(default_factory=dict) # metric name -> value; empty without a sample
 
 class Playground(Job):
     "Ask one question with one configuration and see everything that produced the answer."
-    def __init__(self, evalset=None, corpus=None, # default: the settings' evaluation set and corpus
+    def __init__(self,
+                 evalset=None,          # questions to pick from; default: the settings' evaluation set
+                 corpus=None,           # the documents; default: the settings' corpus
                  prompts=None,          # a `PromptStore` (or its folder); default the settings' `prompts_dir`
                  config=None,           # the starting `RAGConfig` (or a dict for `RAGConfig.make`); default from the settings
                  metrics=('em', 'f1'),  # answer metrics shown when the question has a reference
@@ -39,7 +42,7 @@ class Playground(Job):
         self.evalset, self.corpus, self.metrics, self.store = evalset, corpus, tuple(metrics), store
         self.prompts = prompts if isinstance(prompts, PromptStore) else PromptStore(prompts)
         config = RAGConfig.make(**config) if isinstance(config, dict) else config
-        self.form = ConfigForm(self.prompts, config, _model_ids(catalog))
+        self.form = ConfigForm(self.prompts, config, model_ids(catalog))
         self.template = self.prompts.get(self.form.prompt_ref).template
         self.question, self.sample_id = '', None
         self.result, self.runs, self._pipelines = None, [], {}
@@ -75,21 +78,24 @@ class Playground(Job):
 
 # %% ../../nbs/10a_ui_playground.ipynb #4e68c2b4
 @patch
-def pick_sample(self:Playground, sample_id:str|None):
+def pick_sample(self:Playground, sample_id:str|None # the id of a sample of the evaluation set; None: type your own
+               ):
     "Ask the question of evaluation sample `sample_id` (None: type your own)."
     self.sample_id = sample_id
     if sample_id is not None: self.question = self.evalset[sample_id].question
     self._refresh()
 
 @patch
-def select_prompt(self:Playground, ref:str):
+def select_prompt(self:Playground, ref:str # a prompt version: 'name' (the latest) or 'name@version'
+                 ):
     "Use prompt version `ref`; its template replaces the editor's text."
     self.form.prompt_ref = ref
     self.template = self.prompts.get(ref).template
     self._refresh()
 
 @patch
-def save_prompt(self:Playground, note:str='')->str:
+def save_prompt(self:Playground, note:str='' # why this version, kept in the prompt's history
+               )->str:
     "Save the edited template as a new version of the prompt in the store (selected from then on); returns its `name@version`."
     p = self.prompt
     if not self.edited: return p.ref
@@ -113,7 +119,11 @@ def pipeline(self:Playground)->Pipeline:
     return self._pipelines[cfg.hash]
 
 @patch
-def score(self:Playground, ans, sample, prompt)->dict:
+def score(self:Playground,
+          ans,     # the pipeline's `Answer`
+          sample,  # the evaluation `Sample` it answers; None gives no scores
+          prompt,  # the `Prompt` used (its abstain phrase counts as abstaining)
+         )->dict:
     "The answer's metrics against `sample`'s references, and retrieval metrics against its gold passages."
     if sample is None: return {}
     from workbench.metrics import score_row
@@ -129,7 +139,7 @@ async def _arun(self:Playground):
     if not q: raise WidgetError("no question: type one or pick one from the evaluation set")
     pl, sample = self.pipeline(), self.sample
     ans = await pl.aanswer(q)
-    self.result = PlaygroundResult(ans, sample, pl.config.label, self.score(ans, sample, pl.prompt))
+    self.result = PlaygroundResult(ans, sample, label=pl.config.label, scores=self.score(ans, sample, pl.prompt))
     g = ans.generation
     self.runs.append(dict(question=q, sample_id=sample.id if sample else None, config_hash=pl.config.hash, label=pl.config.label, answer=ans.answer,
                           **self.scores, prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens, cost_usd=g.cost_usd,
@@ -137,7 +147,8 @@ async def _arun(self:Playground):
     return ans
 
 @patch
-def run(self:Playground, background:bool|None=None):
+def run(self:Playground, background:bool|None=None # True: a background task; False: wait; None: background when a loop runs
+       ):
     "Answer the question with the current choices: a cancellable task when an event loop runs (returned), else the `Answer`."
     if self.status != 'running': self.result = None
     return self._launch(self._arun, background)
@@ -150,7 +161,8 @@ def history(self:Playground):
 
 # %% ../../nbs/10a_ui_playground.ipynb #d3d9cb01
 @patch
-def saved_config(self:Playground, note:str='')->RAGConfig:
+def saved_config(self:Playground, note:str='' # the note of the prompt version saved for an unsaved edit
+                )->RAGConfig:
     "The current choices as a config for a grid or an export: an unsaved template edit is saved as a new prompt version first."
     from workbench.pipeline import check_prompt
     check_prompt(self.prompt, self.config)    # a config or prompt that cannot run is refused before anything is saved
@@ -158,7 +170,8 @@ def saved_config(self:Playground, note:str='')->RAGConfig:
 
 @patch
 def export(self:Playground, path,        # the pipeline file to write (YAML)
-           note:str='exported from the Playground')->Path: # the note of the prompt version saved for an unsaved edit
+           note:str='exported from the Playground', # the note of the prompt version saved for an unsaved edit
+          )->Path:
     "Export the current choices as a pipeline file (`load_pipeline` reads it); an unsaved prompt edit is saved as a version first."
     cfg = self.saved_config(note)
     out = Pipeline(cfg, corpus=self.corpus, prompts=self.prompts, store=self.store).export(path)
@@ -167,8 +180,10 @@ def export(self:Playground, path,        # the pipeline file to write (YAML)
     return out
 
 @patch
-def compare(self:Playground, n:int=3, seed:int=0, # questions besides the current one, sampled from the evaluation set
-            note:str='compared from the Playground'):
+def compare(self:Playground,
+            n:int=3,     # questions besides the current one, sampled from the evaluation set
+            seed:int=0,  # the seed of that sample
+            note:str='compared from the Playground'): # the note of the prompt version saved for an unsaved edit
     "Open Compare on the current choices (an unsaved edit saved first) against the prompt version the edit started from."
     from workbench.ui.compare import Compare
     before = self.form.make_config(self.base_prompt.ref)
@@ -187,24 +202,24 @@ class PlaygroundView(View):
     def build(self):
         c, st = self.c, {'description_width': 'initial'}
         opts = [('(type your own question)', None)] + [(f"{s.id}: {s.question[:70]}", s.id) for s in c.evalset]
-        self.sample_pick = _classes(W.Dropdown(options=opts, value=None, description='question from the eval set', style=st, layout=W.Layout(width='640px')), 'wb-sample')
-        self.question_box = _classes(W.Textarea(placeholder='Type a question…', layout=W.Layout(width='640px', height='52px')), 'wb-question')
-        self.template_box = _classes(W.Textarea(layout=W.Layout(width='640px', height='120px')), 'wb-template')
-        self.note_box = _classes(W.Text(placeholder='why this version (optional)', layout=W.Layout(width='300px')), 'wb-note')
-        self.save_button = _classes(W.Button(description='Save as new version', icon='save', tooltip='record the edited template in the prompt store'), 'wb-save')
-        self.run_button = _classes(W.Button(description='Run', button_style='primary', icon='play'), 'wb-run')
-        self.cancel_button = _classes(W.Button(description='Cancel', icon='stop', disabled=True), 'wb-cancel')
-        self.compare_button = _classes(W.Button(description='Compare', icon='columns', tooltip='compare with the version the edit started from (saves the edit)'), 'wb-send-compare')
-        self.export_box = _classes(W.Text(value='pipeline.yaml', description='export to', style=st, layout=W.Layout(width='300px')), 'wb-export-path')
-        self.export_button = _classes(W.Button(description='Export', icon='download', tooltip='write a pipeline file for apps (saves the edit)'), 'wb-export')
-        self.status_html, self.notice_html, self.template_label = _classes(W.HTML(), 'wb-status'), _classes(W.HTML(), 'wb-notice'), W.HTML()
-        self.answer_html, self.chunks_html, self.prompt_html = _classes(W.HTML(), 'wb-answer'), _classes(W.HTML(), 'wb-chunks'), _classes(W.HTML(), 'wb-prompt-sent')
+        self.sample_pick = add_classes(W.Dropdown(options=opts, value=None, description='question from the eval set', style=st, layout=W.Layout(width='640px')), 'wb-sample')
+        self.question_box = add_classes(W.Textarea(placeholder='Type a question…', layout=W.Layout(width='640px', height='52px')), 'wb-question')
+        self.template_box = add_classes(W.Textarea(layout=W.Layout(width='640px', height='120px')), 'wb-template')
+        self.note_box = add_classes(W.Text(placeholder='why this version (optional)', layout=W.Layout(width='300px')), 'wb-note')
+        self.save_button = add_classes(W.Button(description='Save as new version', icon='save', tooltip='record the edited template in the prompt store'), 'wb-save')
+        self.run_button = add_classes(W.Button(description='Run', button_style='primary', icon='play'), 'wb-run')
+        self.cancel_button = add_classes(W.Button(description='Cancel', icon='stop', disabled=True), 'wb-cancel')
+        self.compare_button = add_classes(W.Button(description='Compare', icon='columns', tooltip='compare with the version the edit started from (saves the edit)'), 'wb-send-compare')
+        self.export_box = add_classes(W.Text(value='pipeline.yaml', description='export to', style=st, layout=W.Layout(width='300px')), 'wb-export-path')
+        self.export_button = add_classes(W.Button(description='Export', icon='download', tooltip='write a pipeline file for apps (saves the edit)'), 'wb-export')
+        self.status_html, self.notice_html, self.template_label = add_classes(W.HTML(), 'wb-status'), add_classes(W.HTML(), 'wb-notice'), W.HTML()
+        self.answer_html, self.chunks_html, self.prompt_html = add_classes(W.HTML(), 'wb-answer'), add_classes(W.HTML(), 'wb-chunks'), add_classes(W.HTML(), 'wb-prompt-sent')
         self.compare_box = W.VBox()
         self._wire()
         editor = W.VBox([self.template_label, self.template_box, W.HBox([self.note_box, self.save_button])])
         self.prompt_acc = W.Accordion([self.prompt_html], titles=('prompt as sent',), selected_index=None)
         self.template_acc = W.Accordion([editor], titles=('prompt template (editable)',), selected_index=None)
-        self.box = _classes(W.VBox([W.HTML(CSS + "<b>Playground</b>"), self.sample_pick, self.question_box, c.form.view.box, self.template_acc,
+        self.box = add_classes(W.VBox([W.HTML(CSS + "<b>Playground</b>"), self.sample_pick, self.question_box, c.form.view.box, self.template_acc,
                                     W.HBox([self.run_button, self.cancel_button, self.status_html]), self.answer_html, self.chunks_html, self.prompt_acc,
                                     W.HBox([self.compare_button, self.export_box, self.export_button]), self.notice_html, self.compare_box]),
                             'wb-root', 'wb-playground')
@@ -236,8 +251,8 @@ def refresh(self:PlaygroundView):
     c.form._refresh()
     self.run_button.disabled, self.cancel_button.disabled = running, not running
     self.status_html.value = status_html(c)
-    self.notice_html.value = f"<span class='wb-muted'>{_esc(c.notice)}</span>" if c.notice else ''
-    self.template_label.value = f"<span class='wb-muted'>{_esc(c.base_prompt.ref)}</span>" + (" <b style='color:#b26a00'>edited, not saved</b>" if c.edited else '')
+    self.notice_html.value = f"<span class='wb-muted'>{esc(c.notice)}</span>" if c.notice else ''
+    self.template_label.value = f"<span class='wb-muted'>{esc(c.base_prompt.ref)}</span>" + (" <b style='color:#b26a00'>edited, not saved</b>" if c.edited else '')
     want = (c.comparison.view.box,) if c.comparison is not None else ()
     if self.compare_box.children != want: self.compare_box.children = want
     r = c.result
@@ -247,4 +262,4 @@ def refresh(self:PlaygroundView):
         return
     self.answer_html.value = answer_card(r.answer, r.scores, r.sample, r.label)
     self.chunks_html.value = chunks_table(r.answer.contexts, c._gold(r.sample), c.corpus)
-    self.prompt_html.value = f"<pre class='wb-pre'>{_esc(r.answer.prompt)}</pre>"
+    self.prompt_html.value = f"<pre class='wb-pre'>{esc(r.answer.prompt)}</pre>"

@@ -9,7 +9,8 @@ __all__ = ['Rater']
 import ipywidgets as W
 from fastcore.basics import patch
 from ..data import load_sample
-from .common import Controller, View, WidgetError, CSS, join_samples, _esc, _fmt, _s, _classes
+from .common import (Controller, View, WidgetError, CSS, join_samples,
+                                 esc, fmt_value, text_or_blank, add_classes)
 
 # %% ../../nbs/10d_ui_rater.ipynb #5b51488a
 THUMBS = {'good': 1.0, 'bad': 0.0}
@@ -29,19 +30,22 @@ def rating_items(run_id:str, store, evalset=None, configs=None, shuffle:bool=Fal
 # %% ../../nbs/10d_ui_rater.ipynb #501b925c
 class Rater(Controller):
     "Step through a run's rows to rate each (thumbs or 1-5, with a comment); keyboard friendly; resumes where the rater stopped."
-    def __init__(self, run_id:str, rater:str,   # the run, and who rates
+    def __init__(self,
+                 run_id:str,                    # the run whose answers are rated
+                 rater:str,                     # who rates: ratings are kept per rater
                  scale:str='thumbs',            # 'thumbs' (good/bad) or '1-5'
                  store=None,                    # the `RatingStore`; default the settings' one (over the settings' run store)
                  evalset=None,                  # for questions and references; default the settings' evaluation set
                  configs=None,                  # only rows of these config hashes (default: all)
-                 shuffle:bool=False, seed:int=0,# rate in a shuffled order (else by question, then config)
+                 shuffle:bool=False,            # rate in a shuffled order (else by question, then config)
+                 seed:int=0,                    # the seed of the shuffle
                  blind:bool=True):              # hide which config produced the answer
         from workbench.ratings import RatingStore
         if scale not in ('thumbs', '1-5'): raise WidgetError(f"scale={scale!r}: expected 'thumbs' or '1-5'")
         if not isinstance(rater, str) or not rater.strip(): raise WidgetError(f"rater={rater!r}: name who rates (a non-empty string)")
         self.run_id, self.rater, self.scale, self.blind = run_id, rater.strip(), scale, blind
         self.store = store or RatingStore()
-        self.items = rating_items(run_id, self.store.runs, evalset, configs, shuffle, seed)
+        self.items = rating_items(run_id, self.store.runs, evalset=evalset, configs=configs, shuffle=shuffle, seed=seed)
         if not self.items: raise WidgetError(f"run {run_id} has no answered rows to rate" + (' for these configs' if configs is not None else ''))
         self.position, self.last, self.error = self._next_unrated(0), None, None
         self.view = RaterView(self)
@@ -82,7 +86,10 @@ def _score(scale:str, value)->tuple:
     return score, None
 
 @patch
-def rate(self:Rater, value, comment:str='')->dict:
+def rate(self:Rater,
+         value,           # thumbs: 'good'/'bad' or True/False; 1-5: a whole number from 1 to 5
+         comment:str='',  # a note kept with the rating
+        )->dict:
     "Rate the current row (thumbs: 'good'/'bad' or True/False; 1-5: a number) and move to the next unrated row."
     item = self.current
     if item is None: raise WidgetError("every row is rated: nothing to rate")
@@ -105,7 +112,8 @@ def back(self:Rater):
     self._refresh()
 
 @patch
-def key(self:Rater, text:str)->str:
+def key(self:Rater, text:str # what was typed, e.g. 'y', 'n too long', '4 good', 's' or 'b'
+       )->str:
     "Act on a typed command: y/+ or n/- (thumbs), 1-5 (scale), each optionally followed by a comment; s skips; b goes back."
     cmd, _, comment = text.strip().partition(' ')
     c = cmd.lower()
@@ -123,18 +131,18 @@ def key(self:Rater, text:str)->str:
 # %% ../../nbs/10d_ui_rater.ipynb #8e4e4210
 def item_html(r:Rater)->str:
     "The row being rated: question, reference, answer, an earlier rating, and (folded) its chunks; the config only when not blind."
-    err = f"<div class='wb-error' style='color:#c62828'>{_esc(r.error)}</div>" if r.error else ''
+    err = f"<div class='wb-error' style='color:#c62828'>{esc(r.error)}</div>" if r.error else ''
     it = r.current
     if it is None: return err + "<p>Every row of this run is rated. Thank you!</p>"
     prev = r.store.to_pandas(r.run_id, r.rater)
     prev = prev[(prev.config_hash == it['config_hash']) & (prev.sample_id == it['sample_id'])]
-    was = f"<div class='wb-muted'>rated before: {_esc(prev.label.iloc[-1] or _fmt(prev.score.iloc[-1], 0))} {_esc(prev.comment.iloc[-1])}</div>" if len(prev) else ''
+    was = f"<div class='wb-muted'>rated before: {esc(prev.label.iloc[-1] or fmt_value(prev.score.iloc[-1], 0))} {esc(prev.comment.iloc[-1])}</div>" if len(prev) else ''
     refs = ', '.join(map(str, it.get('references') or [])) or 'unanswerable' if 'references' in it else '(evaluation set not loaded)'
-    who = '' if r.blind else f"<div class='wb-muted'>{_esc(it.get('label'))}</div>"
-    ctx = ''.join(f"<div style='margin:3px 0'><code>{_esc(c['doc_id'])}</code> {_esc(c['text'][:500])}</div>" for c in it.get('contexts') or [])
+    who = '' if r.blind else f"<div class='wb-muted'>{esc(it.get('label'))}</div>"
+    ctx = ''.join(f"<div style='margin:3px 0'><code>{esc(c['doc_id'])}</code> {esc(c['text'][:500])}</div>" for c in it.get('contexts') or [])
     n = len(it.get('contexts') or [])
-    return (err + who + f"<div><b>Q:</b> {_esc(it.get('question', it['sample_id']))} <span class='wb-muted'>({_esc(it['sample_id'])})</span></div>"
-            f"<div class='wb-muted'>reference: {_esc(refs)}</div><div style='font-size:16px;margin:6px 0'><b>A:</b> {_esc(_s(it.get('answer'))) or '<i>(empty)</i>'}</div>"
+    return (err + who + f"<div><b>Q:</b> {esc(it.get('question', it['sample_id']))} <span class='wb-muted'>({esc(it['sample_id'])})</span></div>"
+            f"<div class='wb-muted'>reference: {esc(refs)}</div><div style='font-size:16px;margin:6px 0'><b>A:</b> {esc(text_or_blank(it.get('answer'))) or '<i>(empty)</i>'}</div>"
             + was + (f"<details><summary>the {n} chunk{'s' if n > 1 else ''} it was given</summary>{ctx}</details>" if ctx else ''))
 
 class RaterView(View):
@@ -142,23 +150,23 @@ class RaterView(View):
     def build(self):
         c = self.c
         if c.scale == 'thumbs':
-            self.rate_buttons = [_classes(W.Button(description='Good', icon='thumbs-up', button_style='success', tooltip='key: y or +'), 'wb-good'),
-                                 _classes(W.Button(description='Bad', icon='thumbs-down', button_style='danger', tooltip='key: n or -'), 'wb-bad')]
+            self.rate_buttons = [add_classes(W.Button(description='Good', icon='thumbs-up', button_style='success', tooltip='key: y or +'), 'wb-good'),
+                                 add_classes(W.Button(description='Bad', icon='thumbs-down', button_style='danger', tooltip='key: n or -'), 'wb-bad')]
             values = ('good', 'bad')
         else:
-            self.rate_buttons = [_classes(W.Button(description=str(i), tooltip=f"key: {i}", layout=W.Layout(width='48px')), f"wb-score-{i}") for i in range(1, 6)]
+            self.rate_buttons = [add_classes(W.Button(description=str(i), tooltip=f"key: {i}", layout=W.Layout(width='48px')), f"wb-score-{i}") for i in range(1, 6)]
             values = range(1, 6)
         for b,v in zip(self.rate_buttons, values): b.on_click(lambda _, v=v: self._rate(v))
-        self.comment_box = _classes(W.Text(placeholder='comment (optional)', layout=W.Layout(width='420px')), 'wb-comment')
-        self.back_button = _classes(W.Button(description='Back', icon='arrow-left', tooltip='key: b'), 'wb-back')
-        self.skip_button = _classes(W.Button(description='Skip', icon='arrow-right', tooltip='key: s'), 'wb-skip')
+        self.comment_box = add_classes(W.Text(placeholder='comment (optional)', layout=W.Layout(width='420px')), 'wb-comment')
+        self.back_button = add_classes(W.Button(description='Back', icon='arrow-left', tooltip='key: b'), 'wb-back')
+        self.skip_button = add_classes(W.Button(description='Skip', icon='arrow-right', tooltip='key: s'), 'wb-skip')
         self.back_button.on_click(lambda _: c.back()); self.skip_button.on_click(lambda _: c.skip())
         keys = 'y / n' if c.scale == 'thumbs' else '1-5'
-        self.key_box = _classes(W.Text(placeholder=f"keys: {keys} [comment] Enter · s skip · b back", continuous_update=False, layout=W.Layout(width='420px')), 'wb-keys')
+        self.key_box = add_classes(W.Text(placeholder=f"keys: {keys} [comment] Enter · s skip · b back", continuous_update=False, layout=W.Layout(width='420px')), 'wb-keys')
         self.on(self.key_box, lambda v: (c.key(v), self.show(self.key_box, '')) if v.strip() else None)
-        self.progress = _classes(W.IntProgress(min=0, max=c.n_total, layout=W.Layout(width='420px')), 'wb-progress')
-        self.progress_html, self.item_html = _classes(W.HTML(), 'wb-progress-text'), _classes(W.HTML(), 'wb-item')
-        self.box = _classes(W.VBox([W.HTML(CSS + f"<b>Rater</b> <span class='wb-muted'>{_esc(c.rater)} · run {_esc(c.run_id)}</span>"),
+        self.progress = add_classes(W.IntProgress(min=0, max=c.n_total, layout=W.Layout(width='420px')), 'wb-progress')
+        self.progress_html, self.item_html = add_classes(W.HTML(), 'wb-progress-text'), add_classes(W.HTML(), 'wb-item')
+        self.box = add_classes(W.VBox([W.HTML(CSS + f"<b>Rater</b> <span class='wb-muted'>{esc(c.rater)} · run {esc(c.run_id)}</span>"),
                                     W.HBox([self.progress, self.progress_html]), self.item_html, W.HBox(self.rate_buttons + [self.comment_box]),
                                     W.HBox([self.back_button, self.skip_button, self.key_box])]), 'wb-root', 'wb-rater')
 
