@@ -45,9 +45,9 @@ def replay(df, metric, round_size, alpha, seed):
     "One race replayed on the run's stored scores: (RaceState, calls dict, Decision)."
     from workbench.race import RaceState, question_order, race_calls, decide_race
     from workbench.stats import per_sample
-    from workbench.analysis import _higher_is_better
+    from workbench.analysis import is_higher_better
     ps = per_sample(df, metric)
-    st = RaceState(question_order(ps.index, seed), list(ps.columns), round_size, alpha, _higher_is_better(metric), seed, metric=metric)
+    st = RaceState(question_order(ps.index, seed), list(ps.columns), round_size, alpha, is_higher_better(metric), seed, metric=metric)
     while st.stop is None: st.update(ps)
     tasks = [SimpleNamespace(config_hash=h, sample_id=s, key=k) for h, s, k in zip(df.config_hash, df.sample_id, df.call_key)]
     seen = df[df.sample_id.isin(st.seen())]

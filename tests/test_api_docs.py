@@ -1,5 +1,6 @@
 """Craft (issue 19): every parameter of the public API says what it is (a fastcore docment), and no call site inside the
-package passes a long list of positional arguments, and no module is over 400 lines. Run as a script to list what is missing:
+package passes a long list of positional arguments, no module imports another's private names, and
+no module is over 400 lines. Run as a script to list what is missing:
 
     .venv/bin/python tests/test_api_docs.py [module ...]
 """
@@ -53,6 +54,23 @@ def test_every_public_parameter_has_a_docment(modname):
 def test_no_call_passes_a_long_positional_list(modname):
     assert long_positional_calls(modname) == []
 
+def private_imports(modname:str)->list:
+    "`file:line from X import _name` for each private name the module imports from another workbench module."
+    return private_imports_in(Path(importlib.import_module(modname).__file__))
+
+def private_imports_in(path:Path)->list:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or '').startswith('workbench')):
+            for a in node.names:
+                if a.name.startswith('_') and not a.name.startswith('__'):
+                    out.append(f"{path.relative_to(PKG.parent)}:{node.lineno} from {'.'*node.level}{node.module or ''} import {a.name}")
+    return out
+
+@pytest.mark.parametrize('modname', modules())
+def test_no_module_imports_another_modules_private_name(modname):
+    assert private_imports(modname) == []
+
 @pytest.mark.parametrize('modname', modules())
 def test_no_module_is_over_400_lines(modname):
     n = len(Path(importlib.import_module(modname).__file__).read_text().splitlines())
@@ -65,13 +83,15 @@ def test_the_checks_see_what_they_look_for(tmp_path, monkeypatch):
     assert undocumented('planted_mod') == ['f(b)']
     monkeypatch.setattr(sys.modules[__name__], 'PKG', tmp_path / 'pkg')
     assert [s.split(' ', 1)[1] for s in long_positional_calls('planted_mod')] == ['g(6 positional)']
+    (tmp_path / 'pkg').mkdir(); (tmp_path / 'pkg' / 'm.py').write_text("from .stats import _hidden, shown\nfrom workbench.x import _y\nfrom os import _exit\n")
+    assert [s.split(' ', 1)[1] for s in private_imports_in(tmp_path / 'pkg' / 'm.py')] == ['from .stats import _hidden', 'from workbench.x import _y']
 
 if __name__ == '__main__':
     names = sys.argv[1:] or modules()
     total = 0
     for m in names:
         m = m if m.startswith('workbench') else f"workbench.{m}"
-        miss, calls = undocumented(m), long_positional_calls(m)
+        miss, calls = undocumented(m), long_positional_calls(m) + private_imports(m)
         lines = len(Path(importlib.import_module(m).__file__).read_text().splitlines())
         total += len(miss) + len(calls) + (lines > MAX_LINES)
         if lines > MAX_LINES: print(f"{m}: {lines} lines (at most {MAX_LINES})")

@@ -9,7 +9,7 @@ __all__ = ['EVIDENCE_SOURCES', 'OUTCOMES', 'Evidence', 'evidence', 'attribute', 
 import math
 from typing import NamedTuple
 from .metrics import MetricError, normalize_answer
-from .stats import _need_cols
+from .stats import need_cols
 
 # %% ../nbs/09a_failures.ipynb #8d8ccf9d
 EVIDENCE_SOURCES = ('gold span', 'gold doc', 'gold text', 'answer string', 'none', 'no retrieval')
@@ -138,7 +138,7 @@ def attribute(df,                     # results: one row per (config, sample), e
              ):
     "`df` with the evidence columns and one `outcome` per row (see `OUTCOMES`)."
     import pandas as pd
-    _need_cols(df, ['sample_id', 'answer', correct_metric, 'abstained'])
+    need_cols(df, ['sample_id', 'answer', correct_metric, 'abstained'])
     samples = {s.id: s for s in evalset}
     if missing := sorted(set(df['sample_id']) - set(samples)): raise MetricError(f"{len(missing)} result rows have sample ids not in evaluation set {evalset.name!r}, e.g. {missing[0]!r}")
     out = []
@@ -185,7 +185,7 @@ def failure_table(attributed,          # the output of `attribute`
     "Per config: the outcome breakdown (counts and shares summing to n), hit@k and MRR beside the generation metric, truncation, next move."
     import pandas as pd
     metric = metric or attributed.attrs.get('correct_metric', 'f1')
-    _need_cols(attributed, [by, 'outcome', 'answerable', 'hit', 'rr', 'answer_in_context', metric])
+    need_cols(attributed, [by, 'outcome', 'answerable', 'hit', 'rr', 'answer_in_context', metric])
     rows = []
     for key, g in attributed.groupby(by, sort=False):
         r = {by: key, **{a: g[a].iloc[0] for a in ('label', 'k') if a in g.columns and a != by}, 'n': len(g)}

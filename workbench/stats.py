@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['VERDICTS', 'TEST_METHODS', 'P_MIN', 'StatsError', 'bootstrap_ci', 'choose_test', 'pvalue', 'Comparison',
-           'paired_test', 'holm', 'Rival', 'TiedBest', 'tied_best', 'questions_to_separate', 'per_sample',
+           'paired_test', 'holm', 'Rival', 'TiedBest', 'tied_best', 'questions_to_separate', 'need_cols', 'per_sample',
            'paired_values', 'add_trials', 'trial_spread', 'signflip_p']
 
 # %% ../nbs/07a_stats.ipynb #06b1b7c6
@@ -12,7 +12,7 @@ import json, math
 from dataclasses import dataclass, asdict
 from .settings import WorkbenchError, check_number
 from .calibration import calibration_note, tied_best_note
-from .resampling import boot_means, signflip_p, _bca, _boot_p, _EXACT_MAX
+from .resampling import boot_means, signflip_p, bca_interval, boot_p, EXACT_MAX
 _all_ = ['signflip_p']   # the sign-flip test sits beside the draws it uses, in `workbench.resampling`
 
 # %% ../nbs/07a_stats.ipynb #8cb417ed
@@ -74,7 +74,7 @@ def bootstrap_ci(values,             # per-question scores (None/NaN are dropped
     if np.ptp(x) == 0: return (m, m, m)
     if how == 't': return (m, *_t_interval(x, level))
     boots = boot_means(x, n_boot, seed)
-    if how == 'BCa': return (m, *_bca(x, boots, level))
+    if how == 'BCa': return (m, *bca_interval(x, boots, level))
     lo, hi = np.quantile(boots, [(1 - level)/2, (1 + level)/2])
     return (m, float(lo), float(hi))
 
@@ -93,7 +93,7 @@ def choose_test(d,                 # the paired differences A - B, one per quest
     if method not in TEST_METHODS: raise StatsError(f"method={method!r}: expected one of {', '.join(map(repr, TEST_METHODS))}")
     m = int(np.count_nonzero(d))
     if method in ('t', 'bootstrap'): return method
-    return 'exact' if m <= _EXACT_MAX else 'permutation' if method == 'permutation' or m < _T_FROM else 't'
+    return 'exact' if m <= EXACT_MAX else 'permutation' if method == 'permutation' or m < _T_FROM else 't'
 
 # %% ../nbs/07a_stats.ipynb #26aa4785
 def _t_p(d)->float:
@@ -120,7 +120,7 @@ def pvalue(d,                    # the paired differences A - B, one per questio
         m = int(np.count_nonzero(d))
         return p, key, (f"over all {r:,} rearrangements of the {m} non-zero differences" if exact else f"{r:,} random rearrangements")
     if key == 't': return _t_p(d), key, f"{len(d) - 1:,} degrees of freedom"
-    return _boot_p(d, n_resamples, seed), key, f"{n_resamples:,} resamples"
+    return boot_p(d, n_resamples, seed), key, f"{n_resamples:,} resamples"
 
 # %% ../nbs/07a_stats.ipynb #18ebfc71
 @dataclass
@@ -319,7 +319,9 @@ def questions_to_separate(diffs,               # paired differences (leader - ot
     return max(2, math.ceil((z*sd/abs(m))**2))
 
 # %% ../nbs/07a_stats.ipynb #7abaf21b
-def _need_cols(df, cols):
+def need_cols(df,   # a DataFrame
+              cols, # the column names it must have
+             ):
     "StatsError naming the first of the column names `cols` that `df` lacks."
     if missing := [c for c in cols if c not in df.columns]:
         raise StatsError(f"results have no column {missing[0]!r}; columns: {', '.join(map(str, df.columns))}")
@@ -331,7 +333,7 @@ def per_sample(df,                   # tidy results: one row per config and ques
               ):
     "A DataFrame of mean `metric` per question (rows, `on`) and config (columns, `by`), averaging repeated trials."
     import numpy as np, pandas as pd                  # pandas' groupby([on, by]).mean().unstack(by), from codes: half the time at 1M rows
-    _need_cols(df, [metric, by, on])
+    need_cols(df, [metric, by, on])
     (qi, qs), (ci, cs) = pd.factorize(df[on], sort=True), pd.factorize(df[by], sort=True)
     v = pd.to_numeric(df[metric], errors='coerce').to_numpy(dtype=float, na_value=np.nan)
     keyed = (qi >= 0) & (ci >= 0)                      # rows with both keys: their (question, config) cells appear, scored or not
@@ -390,7 +392,7 @@ def trial_spread(df,                 # tidy results with a trial and a family co
                 ):
     "Per `by`: the mean of `metric` in each trial, and their mean, standard deviation, min and max across trials."
     import pandas as pd
-    _need_cols(df, [metric, by, trial])
+    need_cols(df, [metric, by, trial])
     per = df.assign(**{metric: pd.to_numeric(df[metric], errors='coerce')}).groupby([by, trial])[metric].mean().unstack(trial)
     out = pd.DataFrame({'n_trials': per.notna().sum(axis=1), 'mean': per.mean(axis=1), 'std': per.std(axis=1, ddof=1),
                         'min': per.min(axis=1), 'max': per.max(axis=1)})

@@ -155,11 +155,11 @@ def select_cell(self:GridExplorer,
 @patch(as_prop=True)
 def cell_rows(self:GridExplorer):
     "The selected cell's rows, worst `metric` first (failures are what one opens first)."
-    from workbench.analysis import _higher_is_better
+    from workbench.analysis import is_higher_better
     if self.cell is None: return None
     xv, yv = self.cell
     rows = self.df[(self.df[self.x].map(_py) == xv) & (self.df[self.y].map(_py) == yv)]
-    hib = _higher_is_better(self.metric) and self.metric not in USAGE_METRICS
+    hib = is_higher_better(self.metric) and self.metric not in USAGE_METRICS
     return rows.assign(_m=rows[self.metric].astype(float)).sort_values(['_m', 'sample_id'], ascending=[hib, True], na_position='first').drop(columns='_m')
 
 @patch
