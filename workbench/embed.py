@@ -225,7 +225,7 @@ def mpnet_path()->Path:
 
 # %% ../nbs/05a_embed.ipynb #7cb2b918
 _EMBEDDERS, _EMB_LOCK = {}, threading.Lock()
-EMBEDDER_NAMES = "'minilm', 'mpnet', the folder of a sentence-transformers model, or 'openai-compatible:MODEL@http://HOST:PORT/v1'"
+EMBEDDER_NAMES = "'minilm', 'mpnet' (either with '-onnx': the same model on ONNX Runtime), the folder of a sentence-transformers model, or 'openai-compatible:MODEL@http://HOST:PORT/v1'"
 
 # %% ../nbs/05a_embed.ipynb #e38d8967
 def _minilm_path()->Path:
@@ -235,6 +235,10 @@ def _minilm_path()->Path:
 def _make_embedder(name:str):
     if name == 'minilm': return STEmbedder(_minilm_path(), MINILM_ID)
     if name == 'mpnet': return STEmbedder(mpnet_path(), MPNET_ID)
+    if name in ('minilm-onnx', 'mpnet-onnx'):                      # the same network on ONNX Runtime (`workbench.onnx_embed`)
+        from workbench.onnx_embed import OnnxEmbedder
+        st = _make_embedder(name[:-len('-onnx')])
+        return OnnxEmbedder(st.path, st.id)
     if name.startswith('openai-compatible:'):
         model, _, url = name[len('openai-compatible:'):].rpartition('@')
         u = urlparse(url)
