@@ -9,6 +9,6 @@ def median_time(code, n=15):
 
 if __name__ == '__main__':
     base = median_time('pass')
-    for mods in ['workbench', 'workbench.settings, workbench.data']:
+    for mods in ['workbench', 'workbench.settings, workbench.data, workbench.loaders']:
         t = median_time(f'import {mods}')
         print(f"import {mods:40s} median {t*1000:7.1f} ms  (interpreter start {base*1000:.1f} ms; import itself {(t-base)*1000:.1f} ms; target < 500 ms)")

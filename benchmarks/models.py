@@ -4,7 +4,7 @@ Both paths start each call from an empty KV cache (get_model does so for reprodu
 Llama.reset() too, or it would reuse the prompt the other path just evaluated). Target: workbench overhead at most 5%."""
 import statistics, time
 from workbench.models import get_model
-from workbench.data import load_sample
+from workbench.loaders import load_sample
 
 def main(n=100, max_tokens=16):
     ev, kb = load_sample()

@@ -27,7 +27,7 @@ def pick(ev, a):
 
 def full_run(a, store):
     "Run the grid once on the first `a.questions` SQuAD questions (seeded sample); its run id."
-    from workbench.data import load_squad
+    from workbench.loaders import load_squad
     from workbench.grid import Grid
     from workbench.runner import run_grid
     from workbench.chunking import ChunkSpec
@@ -43,7 +43,8 @@ def full_run(a, store):
 
 def replay(df, metric, round_size, alpha, seed):
     "One race replayed on the run's stored scores: (RaceState, calls dict, Decision)."
-    from workbench.race import RaceState, question_order, race_calls, decide_race
+    from workbench.race import race_calls, decide_race
+    from workbench.race_rule import RaceState, question_order
     from workbench.stats import per_sample
     from workbench.analysis import is_higher_better
     ps = per_sample(df, metric)
@@ -120,7 +121,7 @@ def main(a):
           f"(min {min(used):.1%}, max {max(used):.1%}); winner = full-grid winner in {same}/{a.orders}; in its tied-best set in {tied}/{a.orders}")
     if grid is not None:
         from workbench.race import race
-        from workbench.data import load_squad
+        from workbench.loaders import load_squad
         ev, corpus = load_squad(SQUAD)
         ev = pick(ev, a)
         res = race(grid, ev, corpus, metric=a.metric, round_size=rs, alpha=a.alpha, seed=0, metrics=('em', 'f1', 'abstained'), store=store, progress=a.progress)

@@ -110,7 +110,7 @@ def part2(corpus, ev, store, out):
 
 def rerun_child(squad, store):
     "Run the sweep in this (new) process against a warm store; print its counters and time as JSON."
-    from workbench.data import load_squad
+    from workbench.loaders import load_squad
     from workbench.retrieval import _stemmer
     from workbench.stagecache import get_store
     t = time.perf_counter()
@@ -144,7 +144,7 @@ def main():
     p.add_argument('--rerun', default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.rerun: return rerun_child(a.squad, a.rerun)
-    from workbench.data import load_squad
+    from workbench.loaders import load_squad
     from workbench.stagecache import get_store
     ev, corpus = load_squad(a.squad)
     print(f"SQuAD slice {a.squad}: {len(corpus)} paragraphs, {len(ev)} questions, {ev.n_answerable} answerable\n")

@@ -87,7 +87,7 @@ def bench_rss(tmp):
     print(f"   {r['rows']} rows in {r['seconds']:.1f} s; peak RSS {r['maxrss_kb']/1024:.0f} MB   (target < 1536 MB)")
 
 def bench_embedded(tmp, n):
-    from workbench.data import load_squad
+    from workbench.loaders import load_squad
     from workbench.grid import Grid
     from workbench.runner import run_grid
     from workbench.chunking import ChunkSpec

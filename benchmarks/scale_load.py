@@ -50,7 +50,7 @@ def _peak_mb()->float:
 
 def child(path:str)->dict:
     "Load `path` once in this process: wall time, peak RSS, the baseline RSS after imports, and what was loaded."
-    from workbench.data import load_evalset
+    from workbench.loaders import load_evalset
     import workbench.records  # noqa: F401  (the loader's own imports, warmed below)
     if path.endswith('.parquet'): import pandas, pyarrow.parquet  # noqa: F401  (a fixed cost, not a growth)
     base = _peak_mb()

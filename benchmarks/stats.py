@@ -187,7 +187,7 @@ def run_gate(pairs=200, questions=40, store=None):
     from workbench.pipeline import RAGConfig
     from workbench.grid import Grid
     from workbench.runner import run_grid
-    from workbench.reports import gate
+    from workbench.regression_gate import gate
     from workbench.stats import paired_test
     from workbench.testing import FakeOpenAIServer, closed_book_prompts, synthetic_evalset
     import os

@@ -194,7 +194,7 @@ def test_grid_spec_in_python_names_where(world):
 @pytest.fixture(scope='module')
 def pipeline_doc(world):
     from workbench.pipeline import RAGConfig, Pipeline
-    from workbench.data import load_corpus
+    from workbench.loaders import load_corpus
     p = world.root/'exported.yaml'
     Pipeline(RAGConfig.make('local:gemma3-270m', 'qa-terse', k=2, params=dict(max_tokens=20)), corpus=load_corpus(world.kb)).export(p)
     return yaml.safe_load(p.read_text())
@@ -338,7 +338,7 @@ def test_report_notebooks(world):
     refused(world, lambda: report_parameters(broken), ReportError, f"{broken}: not a report notebook: cannot read its parameters")
     refused(world, lambda: report_parameters(world.inputs/'none.ipynb'), ReportError, 'report notebook not found')
 
-# ---- the regression gate: workbench.reports.gate -> ReportError ----
+# ---- the regression gate: workbench.regression_gate.gate -> GateError ----
 
 def summary(scores, **winner):
     return {'winner': {'config_hash': 'c1', 'label': 'w', 'scores': scores, **winner}}
@@ -365,14 +365,14 @@ GATE_CASES = [
 
 @pytest.mark.parametrize('name,kw,expected', GATE_CASES, ids=[c[0] for c in GATE_CASES])
 def test_gate(world, name, kw, expected):
-    from workbench.reports import gate
+    from workbench.regression_gate import gate, GateError
     cur = world.write('gate/current.json', summary(GOOD_SCORES))
     kw = dict(kw)
     if 'baseline' in kw:
         b = kw.pop('baseline')
         base = world.inputs/'gate'/'none.json' if b is None else world.write(f'gate/{name}.json', b if isinstance(b, str) else json.dumps(b))
     else: base = cur
-    refused(world, lambda: gate(base, cur, **{'metric': 'f1', **kw}), ReportError, expected)
+    refused(world, lambda: gate(base, cur, **{'metric': 'f1', **kw}), GateError, expected)
 
 # ---- ratings: RatingStore.add -> RatingError ----
 
@@ -496,7 +496,8 @@ DATA_CASES = [
 
 @pytest.mark.parametrize('case', DATA_CASES, ids=[c[0] for c in DATA_CASES])
 def test_data_loader(world, case):
-    from workbench.data import load_evalset, load_corpus, WorkbenchDataError
+    from workbench.data import WorkbenchDataError
+    from workbench.loaders import load_evalset, load_corpus
     name, kind, fname, content, *expected = case
     p = world.write(f'data/{name}/{fname}', content)
     load = (lambda: load_evalset(p, quiet=True)) if kind == 'evalset' else (lambda: load_corpus(p))

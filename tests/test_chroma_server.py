@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from workbench.chunking import ChunkSpec
-from workbench.data import load_squad
+from workbench.loaders import load_squad
 from workbench.retrieval import IndexSpec, build_index, sweep_questions
 from workbench.stagecache import get_store
 

@@ -5,7 +5,7 @@ unknown counts; bad input is one line on stderr with exit status 2."""
 import json, sqlite3
 import pytest, yaml
 from workbench.cli import main
-from workbench.data import load_evalset
+from workbench.loaders import load_evalset
 from workbench.runstore import RunStore, SCHEMA, MIGRATIONS
 from workbench.testing import FakeOpenAIServer, closed_book_prompts
 

@@ -2,8 +2,8 @@
 import json, string
 import pytest
 from hypothesis import given, settings, strategies as st, HealthCheck
-from workbench.data import (WorkbenchDataError, load_evalset, load_corpus, load_squad, load_csv, load_jsonl,
-                            load_parquet, load_folder, EvalSet)
+from workbench.data import WorkbenchDataError, EvalSet
+from workbench.loaders import load_evalset, load_corpus, load_squad, load_csv, load_jsonl, load_parquet, load_folder
 
 def err(fn, *a, **kw):
     with pytest.raises(WorkbenchDataError) as e: fn(*a, **kw)

@@ -4,7 +4,8 @@ its rows carry distinct labels. Real embedders, real Chroma, real stage cache; t
 import os, sqlite3, subprocess, sys
 import pytest, yaml
 from workbench.embed import get_embedder, EmbedderError, MINILM_ID, MPNET_ID
-from workbench.data import load_sample, Corpus
+from workbench.data import Corpus
+from workbench.loaders import load_sample
 from workbench.grid import load_grid
 from workbench.runner import run_grid
 from workbench.retrieval import get_store

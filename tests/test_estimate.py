@@ -7,7 +7,7 @@ from workbench.calls import Limits, ResponseCache
 from workbench.estimate import estimate_vs_actual
 from workbench.grid import Grid
 from workbench.pipeline import RAGConfig, ConfigError
-from workbench.race import RaceError
+from workbench.race_rule import RaceError
 from workbench.runner import run_grid
 from workbench.runstore import RunStore
 from workbench.testing import FakeOpenAIServer, closed_book_prompts, synthetic_evalset

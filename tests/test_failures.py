@@ -4,7 +4,7 @@ hit@k and MRR checked against the scores the runner recorded."""
 import math
 import pandas as pd, pytest
 from workbench.chunking import ChunkSpec
-from workbench.data import load_squad
+from workbench.loaders import load_squad
 from workbench.failures import OUTCOMES, attribute, failure_table, failure_chart
 from workbench.pipeline import RAGConfig
 from workbench.retrieval import IndexSpec

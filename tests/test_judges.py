@@ -5,7 +5,8 @@ The embedded 270M model is a weak judge: these tests prove the plumbing, not the
 import json, math, shutil
 import pytest
 import pandas as pd
-from workbench.data import load_sample, Sample, EvalSet
+from workbench.data import Sample, EvalSet
+from workbench.loaders import load_sample
 from workbench.calls import CallRunner, Limits
 from workbench.servers import LlamaServer
 from workbench.prompts import PromptStore

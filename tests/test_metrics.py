@@ -3,7 +3,8 @@ definition over the shared slice, ROUGE-L and BLEU against their reference libra
 against workbench.retrieval_metrics, and clear errors for bad input."""
 import collections, json, random, re, string
 import pytest
-from workbench.data import load_squad, Sample, EvalSet
+from workbench.data import Sample, EvalSet
+from workbench.loaders import load_squad
 from workbench.metrics import (get_metric, score_row, squad_em, squad_f1, rouge_l, bleu, abstention_summary, label_scores,
                                usage_summary, score_results, MetricError, register, REGISTRY)
 

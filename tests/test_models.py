@@ -6,7 +6,7 @@ from workbench.models import get_model, ModelUnavailableError
 from workbench.catalog import Catalog, load_catalog, UnknownModelError, ModelError
 from workbench.servers import LlamaServer, free_port
 from workbench.settings import MissingSecretError
-from workbench.data import load_sample
+from workbench.loaders import load_sample
 from workbench.prompts import PromptStore
 
 FAKE = 'sk-test-FAKEKEY-0123456789abcdef'

@@ -2,8 +2,8 @@
 rest, every load prints one summary line, and a reference metric on a set without references is a clear error."""
 import json
 import pytest
-from workbench.data import (WorkbenchDataError, load_evalset, load_csv, load_jsonl, load_parquet, load_sample,
-                            parse_column_map)
+from workbench.data import WorkbenchDataError, parse_column_map
+from workbench.loaders import load_evalset, load_csv, load_jsonl, load_parquet, load_sample
 from workbench.metrics import MetricError, check_evalset_metrics
 
 def err(fn, *a, **kw):

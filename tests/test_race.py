@@ -5,7 +5,8 @@ import hashlib, json, os, re, subprocess, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest, yaml
-from workbench.race import race, simulate, RaceError, race_record
+from workbench.race import race, race_record
+from workbench.race_rule import simulate, RaceError
 import workbench.race as wr
 
 N = 100
@@ -185,7 +186,7 @@ def test_report_race_numbers_are_the_numbers_the_race_decided_with(world, race_r
     # the winner and the verdict: the one winner function over the survivors' rows
     dec = decide_race(df, rec['alive'], 'f1', alpha=0.05, seed=0)
     assert s['winner']['config_hash'] == r['winner'] == dec.leader and s['decision']['text'] == dec.text
-    from workbench.reports import reference_from_run
+    from workbench.regression_gate import reference_from_run
     assert reference_from_run(run_id, 'f1', store).config_hash == dec.leader          # the gate and `workbench export`: the same winner
     assert s['leaderboard'][0]['config_hash'] == dec.leader and s['leaderboard'][-1]['left'] == min(e['round'] for e in r['exits'])
     # what the page and the terminal show

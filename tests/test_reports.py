@@ -3,7 +3,8 @@ import json, os, shutil, subprocess, sys
 from pathlib import Path
 import pytest
 from workbench import reports
-from workbench.reports import run_report, ReportError, external_references, gate
+from workbench.reports import run_report, ReportError, external_references
+from workbench.regression_gate import gate
 from workbench.runstore import RunStore
 
 FAKE_KEY = 'sk-test-SECRET-4f3e2d1c0b9a8877'

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from workbench.settings import WorkbenchError
-from workbench.data import Corpus, Document, EvalSet, Sample, load_sample, load_squad
+from workbench.data import Corpus, Document, EvalSet, Sample
+from workbench.loaders import load_sample, load_squad
 from workbench.chunking import SPLITTERS, ChunkSpec, ChunkingError, chunk_corpus, chunk_document
 from workbench.embed import EmbedderError, MINILM_ID, OpenAIEmbedder, get_embedder
 from workbench.retrieval_metrics import (RETRIEVAL_METRICS, RetrievalError, Span, context_precision, context_recall,
@@ -272,7 +273,7 @@ def test_token_chunks_index(squad, store):
 
 BUILD = """
 import json, sys
-from workbench.data import load_squad
+from workbench.loaders import load_squad
 from workbench.chunking import ChunkSpec
 from workbench.retrieval import build_index, IndexSpec
 from workbench.stagecache import get_store, text_hash

@@ -2,7 +2,8 @@
 resume, a real Dask LocalCluster, the real llama.cpp server and the embedded model; bad input refused before calls."""
 import json, os, signal, subprocess, sys, textwrap, time
 import pytest
-from workbench.data import EvalSet, load_sample
+from workbench.data import EvalSet
+from workbench.loaders import load_sample
 from workbench.pipeline import RAGConfig, Pipeline, load_pipeline, ConfigError
 from workbench.grid import Grid
 from workbench.estimate import BudgetError
@@ -163,7 +164,7 @@ def test_export_and_load_in_a_plain_process(env, tmp_path, repo):
     assert lines[0] == expected.answer and lines[1] == 'False False', lines
     # a changed corpus is refused
     (tmp / 'kb').mkdir(); (tmp / 'kb' / 'a.md').write_text('# A\nsomething else')
-    from workbench.data import load_corpus
+    from workbench.loaders import load_corpus
     with pytest.raises(ConfigError, match='fingerprint'): load_pipeline(f, corpus=load_corpus(tmp / 'kb'))
 
 def test_finish_reason_from_the_embedded_model_is_stored_and_counted(env):
@@ -253,7 +254,7 @@ def test_labels_name_the_varying_axes_and_never_collide(env):
 
 def test_progress_lines_on_stderr(env, capsys):
     "progress=True: one line per stage, an index build with its embedding bar, the model-call bar; progress=False: silence"
-    from workbench.data import load_sample
+    from workbench.loaders import load_sample
     tmp, _ = env
     ev, kb = load_sample()
     small = ev.sample(10, seed=1)

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from workbench.grid import Grid
 from workbench.runner import run_grid
-from workbench.runstore import RunStore, RunBusyError, RunLease, STALE_SECONDS
+from workbench.runstore import RunStore
+from workbench.runlease import RunBusyError, RunLease, STALE_SECONDS
 from workbench.calls import Limits
 from workbench.pipeline import RAGConfig
 from workbench.testing import FakeOpenAIServer, closed_book_prompts, synthetic_evalset
@@ -29,7 +30,7 @@ RUNNER = textwrap.dedent('''
     from workbench.pipeline import RAGConfig
     from workbench.grid import Grid
     from workbench.runner import run_grid
-    from workbench.runstore import RunBusyError
+    from workbench.runlease import RunBusyError
     from workbench.prompts import PromptStore
     from workbench.calls import Limits
     url, pdir, n, conc, resume = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), (sys.argv[5] if len(sys.argv) > 5 else None)

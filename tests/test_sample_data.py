@@ -1,6 +1,6 @@
 """The bundled sample data is consistent: what the main job and the tutorials stand on."""
 import json
-from workbench.data import load_sample
+from workbench.loaders import load_sample
 
 def test_bundled_sample_is_consistent(repo):
     ev, kb = load_sample()

@@ -5,7 +5,8 @@ from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
 from pathlib import Path
 import pytest, yaml
 from workbench.settings import WorkbenchError
-from workbench.data import load_corpus, load_evalset, WorkbenchDataError
+from workbench.data import WorkbenchDataError
+from workbench.loaders import load_corpus, load_evalset
 from workbench.models import get_model
 from workbench.keys import KeyRedirectError
 from workbench.pipeline import RAGConfig, Pipeline, load_pipeline

@@ -43,6 +43,6 @@ def test_secrets_come_from_env_and_never_show(tmp_path):
 def test_import_is_light():
     "importing workbench and its domain modules loads no heavy library (they load inside the functions that need them)"
     heavy = ['torch', 'sentence_transformers', 'chromadb', 'llama_cpp', 'ragas', 'dask', 'pandas', 'langchain', 'plotly', 'ipywidgets']
-    out = run("import sys, workbench, workbench.settings, workbench.data, workbench.models, workbench.prompts\n"
+    out = run("import sys, workbench, workbench.settings, workbench.data, workbench.loaders, workbench.models, workbench.prompts\n"
               f"print([m for m in {heavy!r} if m in sys.modules])")
     assert out.strip() == '[]'

@@ -1,6 +1,6 @@
 """The real SQuAD 2.0 slice loads completely and correctly."""
 import json
-from workbench.data import load_squad, load_evalset, load_corpus
+from workbench.loaders import load_squad, load_evalset, load_corpus
 
 def test_squad_counts_and_gold_links(squad_path):
     ev, corpus = load_squad(squad_path)

@@ -4,7 +4,8 @@ subprocess."""
 import csv, json, subprocess, sys
 from pathlib import Path
 import pytest
-from workbench.data import EvalSet, Sample, WorkbenchDataError, load_evalset, load_squad
+from workbench.data import EvalSet, Sample, WorkbenchDataError
+from workbench.loaders import load_evalset, load_squad
 
 # ---- deterministic files -------------------------------------------------------------------------------------
 
@@ -245,7 +246,7 @@ CORPUS_ERRORS = {  # recorded with the whole-file loader
 
 @pytest.mark.parametrize('name', sorted(CORPUS_BAD))
 def test_corpus_bad_input_same_error(tmp_path, name):
-    from workbench.data import load_corpus
+    from workbench.loaders import load_corpus
     p, what = tmp_path/name, CORPUS_BAD[name]
     p.write_bytes(what) if isinstance(what, bytes) else what(p)
     with pytest.raises(WorkbenchDataError) as e: load_corpus(p)

@@ -12,7 +12,7 @@ def env(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv('WORKBENCH_STORE_DIR', str(tmp/'store'))
         mp.delenv('OPENAI_API_KEY', raising=False)
-        from workbench.data import load_sample
+        from workbench.loaders import load_sample
         from workbench.prompts import PromptStore
         ev, kb = load_sample()
         prompts = PromptStore(shutil.copytree(get_settings().path('prompts_dir'), tmp/'prompts'))

@@ -89,7 +89,7 @@ def test_em_and_f1_disagree_and_everything_names_the_f1_leader(setup):
     assert s['decision']['text'].split(' leads')[0] + ' leads' in html
 
 def test_gate_names_the_f1_leader(setup):
-    from workbench.reports import gate
+    from workbench.regression_gate import gate
     g = gate(setup['tmp'] / 'out', setup['tmp'] / 'out', 'f1')
     assert g.passed and setup['summary']['winner']['label'] in g.message and 'same on all 40' in g.test
     base = json.loads(json.dumps(setup['summary']))              # a baseline that was better on every third question
@@ -109,7 +109,7 @@ def test_export_and_grid_explorer_name_the_f1_leader(setup, monkeypatch):
     for k, v in setup['env'].items():
         if k.startswith('WORKBENCH_'): monkeypatch.setenv(k, v)
     from workbench.runstore import RunStore
-    from workbench.data import load_evalset, load_corpus
+    from workbench.loaders import load_evalset, load_corpus
     from workbench.widgets import GridExplorer
     gx = GridExplorer(s['run_id'], store=RunStore(tmp / 'store' / 'runs.sqlite'), evalset=load_evalset(tmp / 'ev.jsonl', quiet=True), corpus=load_corpus(tmp / 'kb'))
     assert gx.primary == 'f1' and gx.winner.config_hash == s['winner']['config_hash']

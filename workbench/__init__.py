@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 API = {
     # settings and data
-    'get_settings': 'settings', 'load_evalset': 'data', 'load_corpus': 'data', 'load_squad': 'data', 'load_sample': 'data',
+    'get_settings': 'settings', 'load_evalset': 'loaders', 'load_corpus': 'loaders', 'load_squad': 'loaders', 'load_sample': 'loaders',
     'EvalSet': 'data', 'Corpus': 'data',
     # models, prompts, retrieval, pipeline
     'get_model': 'models', 'Catalog': 'catalog', 'PromptStore': 'prompts', 'ChunkSpec': 'chunking', 'IndexSpec': 'retrieval',
@@ -20,7 +20,7 @@ API = {
     'score_results': 'metrics', 'paired_test': 'stats', 'leaderboard': 'analysis', 'winner': 'analysis', 'decide': 'analysis',
     'significance_table': 'analysis', 'failure_table': 'failures', 'RubricJudge': 'judges', 'RatingStore': 'ratings',
     # reports and the gate
-    'run_report': 'reports', 'gate': 'reports',
+    'run_report': 'reports', 'gate': 'regression_gate',
     # notebooks (ipywidgets; loaded only when asked for)
     'Playground': 'ui', 'Compare': 'ui', 'GridExplorer': 'ui', 'Rater': 'ui',
 }

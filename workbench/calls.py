@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['NON_SEMANTIC', 'MIGRATIONS', 'run_sync', 'call_params', 'call_key', 'ResponseCache', 'Limits', 'RateLimiter',
-           'LocalLimiter', 'is_retryable', 'CallResult', 'CallRunner', 'ClusterLimiter']
+           'LocalLimiter', 'is_retryable', 'CallResult', 'CallRunner']
 
 # %% ../nbs/08a_calls.ipynb #a76ca826
 import asyncio, hashlib, json, logging, time, weakref
@@ -243,7 +243,7 @@ class CallRunner:
     def __init__(self,
                  limits:Limits|None=None,             # how calls may go out; None: `Limits()` (the settings' defaults)
                  cache:ResponseCache|None|bool=True,  # a `ResponseCache`; True: the one in the store directory; None/False: none
-                 limiter=None # who enforces the limits: a `LocalLimiter` of this process (default) or a `ClusterLimiter`
+                 limiter=None # who enforces the limits: a `LocalLimiter` of this process (default) or a `clusterlimits.ClusterLimiter`
                 ):
         self.limits = (limits or Limits()).resolved()
         self.cache = ResponseCache() if cache is True else (None if cache is None or cache is False else cache)
@@ -338,97 +338,3 @@ def call(self:CallRunner,
         )->CallResult:
     "`acall`, from synchronous code (also inside Jupyter's running event loop)."
     return run_sync(self.acall(model, prompt, **overrides))
-
-# %% ../nbs/08a_calls.ipynb #0b7f711a
-class ClusterLimiter:
-    "Limits shared by every process of a Dask cluster: per provider, a `distributed.Semaphore` and a `RateLimiter` actor."
-    per_process = ('local',)   # providers whose calls never leave a process (the embedded model): limited per process
-
-    def __init__(self,
-                 limits:Limits,   # the limits, with the settings' defaults filled in (`Limits.resolved`)
-                 name:str,        # the prefix of the semaphores' names on the scheduler
-                 providers:list,  # the providers limited for the whole cluster (the others: per process)
-                 actors:dict,     # provider -> its `RateLimiter` actor ({} without `rps` or `tpm`)
-                ):
-        self.limits, self.name, self.providers, self.actors = limits, name, providers, actors   # actors: provider -> RateLimiter actor
-        self._sems, self._loop, self._local = {}, None, LocalLimiter(limits)
-
-    @classmethod
-    def create(cls,
-               client,               # a `distributed.Client` of the cluster
-               limits:Limits,        # the limits to share (the settings' defaults are filled in)
-               providers,            # the providers the calls will use
-               name:str|None=None,   # the prefix of the semaphores' names on the scheduler; None: a new unique one
-              )->'ClusterLimiter':
-        "Register the semaphores with the scheduler and start the actors (blocking: call it off the event loop)."
-        import uuid
-        from distributed import Semaphore
-        limits, name = limits.resolved(), name or f"workbench-limits-{uuid.uuid4().hex[:8]}"
-        shared = sorted(set(providers) - set(cls.per_process))
-        sems = [Semaphore(limits.concurrency, f"{name}-{p}", scheduler_rpc=client.scheduler, loop=client.loop) for p in shared]
-        for s in sems: s.register()
-        futs = [client.submit(RateLimiter, limits.rps, limits.tpm, actor=True, pure=False) for p in shared] if limits.rps or limits.tpm else []
-        self = cls(limits, name, shared, {p: f.result() for p,f in zip(shared, futs)})
-        self._owned = (sems, futs)            # what `close` removes
-        return self
-
-    def __getstate__(self): return dict(limits=self.limits, name=self.name, providers=self.providers, actors=self.actors)
-    def __setstate__(self, d): self.__init__(**d)
-    def __repr__(self): return f"ClusterLimiter({self.name!r}, {self.providers}, {self.limits})"
-
-    def bind(self)->'ClusterLimiter':
-        "Attach to the Dask worker running the calling task (or to the client); call it in the task before any call."
-        from distributed import get_worker, get_client
-        try: w = get_worker(); self._rpc, self._loop = w.scheduler, w.loop
-        except ValueError: c = get_client(); self._rpc, self._loop = c.scheduler, c.loop
-        for a in self.actors.values(): a._io_loop             # binds each actor proxy here, in the task's thread
-        return self
-
-    def _sem(self, p:str):
-        from distributed import Semaphore
-        if (s := self._sems.get(p)) is None: s = self._sems[p] = Semaphore(self.limits.concurrency, f"{self.name}-{p}", scheduler_rpc=self._rpc, loop=self._loop)
-        return s
-
-    async def _on_loop(self, make):
-        "Await `make()` on Dask's event loop (where distributed's methods return awaitables) from this thread's own loop."
-        async def go(): return await make()
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(go(), self._loop.asyncio_loop))
-
-    async def acquire(self, p:str # the provider, the part of a model id before the colon, e.g. "openai"
-                     ):
-        "Wait for a free slot of the provider's `concurrency` calls in flight on the cluster, and take it."
-        if p in self.per_process: return await self._local.acquire(p)
-        sem = self._sem(p); await self._on_loop(lambda: sem.acquire())
-    async def release(self, p:str # the provider, the part of a model id before the colon, e.g. "openai"
-                     ):
-        "Give back a slot taken by `acquire`."
-        if p in self.per_process: return await self._local.release(p)
-        sem = self._sem(p); await self._on_loop(lambda: sem.release())
-    async def reserve(self,
-                      p:str,       # the provider, the part of a model id before the colon, e.g. "openai"
-                      tokens:int,  # the call's token estimate
-                     )->tuple[bool, float]:
-        "`RateLimiter.reserve` with the provider's actor: (may go, seconds to wait)."
-        if p in self.per_process: return await self._local.reserve(p, tokens)
-        return tuple(await self._on_loop(lambda: a.reserve(tokens))) if (a := self.actors.get(p)) else (True, 0.0)
-    def settle(self,
-               p:str,          # the provider, the part of a model id before the colon, e.g. "openai"
-               estimated:int,  # the tokens `reserve` took for the call
-               used:int|None,  # the tokens its response reported; None: it reported none
-              ):
-        "Tell the provider's actor the usage a response reported (not waited for)."
-        if p in self.per_process: return self._local.settle(p, estimated, used)
-        if (a := self.actors.get(p)) and used is not None and self.limits.tpm: a.settle(estimated, used)
-
-    def unbind(self):
-        "Stop this process's lease refreshers (its task's calls are over)."
-        for s in self._sems.values():
-            if pc := getattr(s, 'refresh_callback', None): self._loop.add_callback(pc.stop)
-        self._sems = {}
-
-    def close(self, client # the `distributed.Client` the limiter was created with
-             ):
-        "Remove the semaphores from the scheduler and drop the actors (blocking: call it off the event loop)."
-        sems, futs = getattr(self, '_owned', ([], []))
-        for s in sems: s.close()
-        client.cancel(futs); self._owned = ([], [])

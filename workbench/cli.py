@@ -159,7 +159,8 @@ def _primary(metrics:list, primary:str|None)->str:
 def cmd_run(a):
     from workbench.grid import load_grid
     from workbench.runner import run_grid
-    from workbench.data import load_evalset, load_corpus, parse_column_map
+    from workbench.records import parse_column_map
+    from workbench.loaders import load_evalset, load_corpus
     from workbench.metrics import check_evalset_metrics
     from workbench.settings import get_settings
     from workbench import analysis
@@ -172,7 +173,8 @@ def cmd_run(a):
     check_evalset_metrics(ev, metrics)
     if a.sample: ev = ev.sample(min(a.sample, len(ev)))
     if raced:
-        from workbench.race import race_leaderboard, check_race
+        from workbench.race import race_leaderboard
+        from workbench.race_rule import check_race
         alpha = 0.05 if a.race_alpha is None else a.race_alpha
         check_race(len(ev), a.round_size, alpha, primary, metrics, names=RACE_FLAGS)     # before anything is loaded or called
     kb = load_corpus(a.corpus or s.path('corpus'))
@@ -238,7 +240,7 @@ def _existing_store():
     return RunStore(p)
 
 def cmd_gate(a):
-    from workbench.reports import gate, repo_path
+    from workbench.regression_gate import gate, repo_path
     for side in ('baseline', 'current'):                        # a run id (not a summary file) needs the run store
         if not repo_path(getattr(a, side)).exists():
             try: _existing_store().close()
@@ -282,8 +284,8 @@ def _check_out(out):
 
 def cmd_export(a):
     from workbench.pipeline import RAGConfig, Pipeline
-    from workbench.reports import reference_from_run
-    from workbench.data import load_corpus
+    from workbench.regression_gate import reference_from_run
+    from workbench.loaders import load_corpus
     from workbench.settings import get_settings
     _check_out(a.out)
     store = _existing_store()

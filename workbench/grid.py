@@ -147,7 +147,7 @@ def plan_grid(grid:Grid,     # the configurations to plan
              )->Plan:
     "Check every config, retrieve and render every prompt, and find the unique calls; no model is called."
     from workbench.prompts import PromptStore
-    from workbench.data import load_corpus
+    from workbench.loaders import load_corpus
     from workbench.embed import get_embedder
     check_evalset(evalset)
     prompts = prompts or PromptStore()

@@ -207,7 +207,7 @@ class Pipeline:
     @property
     def corpus(self):
         if self._corpus is None:
-            from workbench.data import load_corpus
+            from workbench.loaders import load_corpus
             self._corpus = load_corpus(get_settings().path('corpus'))
         return self._corpus
     @property
@@ -354,7 +354,8 @@ def export(self:Pipeline,
     "Write this pipeline's pinned configuration to `path` (YAML, pipeline file schema `workbench.validate.SCHEMA_VERSION`)."
     import yaml, workbench
     from workbench.data import write_atomic
-    from workbench.runstore import now, git_commit
+    from workbench.runlease import now
+    from workbench.runstore import git_commit
     p = self.prompt
     cp = Path(corpus_path or self.corpus.source or '')
     from workbench.schemas import SCHEMA_VERSION
@@ -374,7 +375,8 @@ def load_pipeline(path,              # a pipeline file written by `Pipeline.expo
     "The `Pipeline` exported to `path`, ready to answer; the file is checked (`workbench.validate.PipelineFile`) before anything loads."
     import yaml
     from workbench.prompts import Prompt
-    from workbench.data import load_corpus, read_text
+    from workbench.records import read_text
+    from workbench.loaders import load_corpus
     from workbench.validate import validate
     from workbench.schemas import PipelineFile
     path = Path(path)

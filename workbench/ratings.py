@@ -10,7 +10,8 @@ import math, json
 from pathlib import Path
 from .settings import WorkbenchError, get_settings
 from .db import Database
-from .runstore import RunStore, now
+from .runstore import RunStore
+from .runlease import now
 
 # %% ../nbs/07c_ratings.ipynb #af73ccbd
 class RatingError(WorkbenchError, ValueError):

@@ -15,7 +15,8 @@ from fastcore.basics import patch
 from .pipeline import RAGConfig, ConfigError, config_labels
 from .embed import progress_bar, progress_line
 from .calls import CallRunner, Limits, ResponseCache, run_sync
-from .runstore import RunStore, describe_evalset, lineage, now
+from .runstore import RunStore, describe_evalset, lineage
+from .runlease import now
 from .grid import Grid, Task, Plan, plan_grid, config_columns
 from .estimate import Estimate, estimate_plan, check_budget, acalibrate, estimate_vs_actual
 
@@ -146,7 +147,7 @@ async def astart_run(grid:Grid,                          # the configurations to
 def _first_round(evalset, race:dict|None)->set|None:
     "The sample ids of a race's first round (every config answers them), or None without racing."
     if not race: return None
-    from workbench.race import question_order
+    from workbench.race_rule import question_order
     return set(question_order([s.id for s in evalset], race.get('seed', 0))[:race['round_size']])
 
 def start_run(grid:Grid,    # the configurations to run
@@ -380,9 +381,8 @@ def _call_batch(specs:list, limits:Limits, cache_path:str|None, limiter=None)->l
 async def _run_on_dask(client, plan, by_key, runner, write):
     "Run the calls of `by_key` on the cluster in batches under one `ClusterLimiter`; write each result as its batch comes back."
     from distributed import as_completed
-    from workbench.calls import ClusterLimiter
-    keys = list(by_key)
-    if not keys: return
+    from workbench.clusterlimits import ClusterLimiter
+    if not (keys := list(by_key)): return
     n = max(1, min(len(keys), 4*len(client.scheduler_info().get('workers', {})) or 4))
     cache_path = str(runner.cache.path) if runner.cache is not None else None
     specs = [(k, plan.calls[k][0].id, {p:v for p,v in plan.calls[k][0].params.items() if v is not None}, plan.calls[k][1], plan.calls[k][2]) for k in keys]

@@ -225,7 +225,7 @@ class ReportParams(Strict):
 
 # %% ../nbs/00c_schemas.ipynb #931fc331
 class GateParams(Strict):
-    "The regression gate's parameters (`workbench.reports.gate`, `workbench gate`)."
+    "The regression gate's parameters (`workbench.regression_gate.gate`, `workbench gate`)."
     metric: Name
     max_drop: Described(Number(ge=0), 'a finite number of at least 0 (the largest drop allowed)')
     alpha: Number(gt=0, lt=0.5)

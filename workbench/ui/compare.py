@@ -10,7 +10,8 @@ import asyncio, difflib
 from dataclasses import dataclass, field
 import ipywidgets as W
 from fastcore.basics import patch
-from ..data import EvalSet, load_sample
+from ..data import EvalSet
+from ..loaders import load_sample
 from ..pipeline import RAGConfig
 from .common import (Job, View, WidgetError, ConfigForm, CSS, as_config, badges, join_samples, status_html, model_ids,
                                  esc, fmt_value, add_classes)

@@ -9,7 +9,7 @@ __all__ = ['OpenRun', 'open_run', 'GridExplorer']
 from dataclasses import dataclass
 import ipywidgets as W
 from fastcore.basics import patch, GetAttr
-from ..data import load_sample
+from ..loaders import load_sample
 from .common import (Controller, View, WidgetError, CSS, badges, chunks_table, figure_output, join_samples,
                                  esc, fmt_value, text_or_blank, add_classes)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import ipywidgets as W
 from fastcore.basics import patch
 from ..settings import WorkbenchError
-from ..data import load_sample
+from ..loaders import load_sample
 from ..pipeline import RAGConfig, Pipeline
 from .common import (Job, View, WidgetError, ConfigForm, CSS, answer_card, chunks_table, status_html, model_ids,
                                  esc, add_classes)

@@ -8,7 +8,7 @@ __all__ = ['Rater']
 # %% ../../nbs/10d_ui_rater.ipynb #c22f18e7
 import ipywidgets as W
 from fastcore.basics import patch
-from ..data import load_sample
+from ..loaders import load_sample
 from .common import (Controller, View, WidgetError, CSS, join_samples,
                                  esc, fmt_value, text_or_blank, add_classes)
 
