@@ -258,3 +258,17 @@ def test_cli_run_races_and_prints_calls_against_the_full_grid(world):
     assert off.returncode == 0 and 'race:' not in off.stdout and 'left in round' not in off.stdout, off.stderr[-2000:]
     from workbench.race import race_survivors
     assert race_survivors(store.runs().set_index('name').loc['cli-full', 'run_id'], store) is None and race_survivors(run_id, store) == rec['alive']
+
+def test_grid_explorer_names_the_races_winner_among_its_survivors(env):
+    "The explorer opens a raced run with the race's leaderboard (survivors first, the rest with the round they left) and decision."
+    from workbench.data import Corpus
+    from workbench.ui.explorer import open_run, GridExplorer
+    grid = grid_of(env, 'acc80t', 'acc80t2', 'acc30d', 'acc35c')
+    res = run(env, grid, 'explore')
+    assert len(res.eliminations) >= 1 and len(res.survivors) >= 2, (res.eliminations, res.survivors)
+    o = open_run(res.run_id, res.store, evalset=env['ev'], corpus=Corpus([]))
+    assert o.winner['config_hash'] == res.winner and o.decision.leader == res.decision.leader and o.decision.tied == res.decision.tied
+    lb = o.leaderboard
+    assert list(lb.config_hash[:len(res.survivors)]) and set(lb.config_hash[:len(res.survivors)]) == set(res.survivors)
+    assert dict(zip(lb.config_hash[lb.left.notna()], lb.left[lb.left.notna()])) == dict(zip(res.eliminations['config'], res.eliminations['round'].astype(float)))
+    assert GridExplorer(res.run_id, store=res.store, evalset=env['ev'], corpus=Corpus([])).winner['config_hash'] == res.winner

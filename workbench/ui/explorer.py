@@ -47,9 +47,11 @@ class OpenRun:
     def primary(self)->str|None: return self.quality[0] if self.quality else None   # ranks configs and names the winner
     @property
     def winner(self):
-        "The winning row (the same `analysis.winner` the report names)."
+        "The winning row (the same `analysis.winner` the report names; a race's: among its survivors)."
         from workbench.analysis import winner
-        return winner(self.leaderboard, self.primary) if self.quality else None
+        if not self.quality: return None
+        lb = self.leaderboard
+        return winner(lb[lb['left'].isna()] if 'left' in lb else lb, self.primary)
 
 def open_run(run_id:str,     # the run's id
              store,           # the `RunStore` holding it
@@ -59,6 +61,7 @@ def open_run(run_id:str,     # the run's id
     "Load run `run_id` of `store` for exploring (default evaluation set and corpus: the settings' ones, used when they match the run)."
     from workbench.runner import results
     from workbench.analysis import leaderboard, decide
+    from workbench.race import race_survivors, race_record, race_leaderboard, decide_race
     run, df = store.get_run(run_id), results(run_id, store)
     if not len(df): raise WidgetError(f"run {run_id} has no rows yet")
     if evalset is None or corpus is None:
@@ -68,10 +71,15 @@ def open_run(run_id:str,     # the run's id
     if samples is not None: df = join_samples(df, samples)
     num = lambda c: c in df.columns and df[c].notna().any()
     quality = sorted([m for m in (run.get('spec') or {}).get('metrics', []) if num(m)], key=lambda m: m != 'f1')
-    lb = leaderboard(df, metrics=quality, primary=quality[0]) if quality else None
+    lb = dec = None
+    if quality and (alive := race_survivors(run_id, store)) is not None:   # a race: survivors first, the winner among them
+        import pandas as pd
+        gone = pd.DataFrame(race_record(run_id, store).get('eliminations') or [], columns=['config', 'round'])
+        lb, dec = race_leaderboard(df, alive, gone, quality, quality[0]), decide_race(df, alive, quality[0])
+    elif quality: lb = leaderboard(df, metrics=quality, primary=quality[0]); dec = decide(df, lb, quality[0])
     run_corpus = corpus if corpus.fingerprint == run.get('corpus_fingerprint') else None
     return OpenRun(run_id, run, df, samples=samples, run_corpus=run_corpus, axes=grid_axes(df), quality=quality, metrics=quality + [m for m in USAGE_METRICS if num(m)], leaderboard=lb,
-                   decision=decide(df, lb, quality[0]) if quality else None)
+                   decision=dec)
 
 # %% ../../nbs/10c_ui_explorer.ipynb #4c43270b
 class GridExplorer(GetAttr, Controller):
