@@ -225,7 +225,8 @@ def mpnet_path()->Path:
 
 # %% ../nbs/05a_embed.ipynb #7cb2b918
 _EMBEDDERS, _EMB_LOCK = {}, threading.Lock()
-EMBEDDER_NAMES = "'minilm', 'mpnet' (either with '-onnx': the same model on ONNX Runtime), the folder of a sentence-transformers model, or 'openai-compatible:MODEL@http://HOST:PORT/v1'"
+EMBEDDER_NAMES = ("'minilm', 'mpnet', the folder of a sentence-transformers model, or 'openai-compatible:MODEL@http://HOST:PORT/v1' "
+                  "('minilm-onnx' and 'mpnet-onnx' run the same models on ONNX Runtime)")
 
 # %% ../nbs/05a_embed.ipynb #e38d8967
 def _minilm_path()->Path:
