@@ -19,6 +19,7 @@ from .runstore import RunStore, describe_evalset, lineage
 from .runlease import now
 from .grid import Grid, Task, Plan, plan_grid, config_columns
 from .estimate import Estimate, estimate_plan, check_budget, acalibrate, estimate_vs_actual
+from .daskstages import dask_stages
 
 # %% ../nbs/08_runner.ipynb #7eb57c19
 def make_row(task:Task,   # the (config, sample) task the call answered
@@ -116,7 +117,7 @@ async def astart_run(grid:Grid,                          # the configurations to
                      budget:float|None=None,             # US dollars the run may cost at most; None: the settings' `budget_usd`
                      name:str='',                        # a name to show for the run (one printable line); '': none
                      resume:str|None=None,               # an earlier run's id to continue (same evalset and configs)
-                     executor=None,                      # a `dask.distributed.Client` to make the calls on; None: this process
+                     executor=None,                      # a Dask `Client` or scheduler address: calls, chunking, embedding; None: here
                      store:RunStore|None=None,           # the run store the rows go to; None: `<store_dir>/runs.sqlite`
                      cache:ResponseCache|None|bool=True, # True: the settings' `ResponseCache`, or one; None or False: no cache
                      prompts=None,                       # a `PromptStore`; None: the settings' `prompts_dir`
@@ -131,7 +132,7 @@ async def astart_run(grid:Grid,                          # the configurations to
     metrics = [get_metric(m) for m in metrics]        # unknown metric names fail before anything runs
     store = store or RunStore()
     cache = ResponseCache() if cache is True else (None if cache is None or cache is False else cache)
-    plan = plan_grid(grid, evalset, corpus, prompts=prompts, store=index_store, progress=progress)
+    with dask_stages(executor) as executor: plan = plan_grid(grid, evalset, corpus, prompts=prompts, store=index_store, progress=progress)
     est = estimate_plan(plan, limits, cache, store, race, plan_s=time.perf_counter() - t0)
     check_budget(est, budget)
     if resume: _check_resume(plan, store, resume)     # bad input fails before any call, calibration included
@@ -139,8 +140,7 @@ async def astart_run(grid:Grid,                          # the configurations to
     src = ', '.join(sorted({b['speed']['source'] for b in est.by_model.values()}))
     progress_line(f"estimate: {est.unique_calls} unique model calls ({est.cached_calls} cached, {est.calls_to_make} to make), ~{est.seconds:.0f} s "
                   f"(speed from {src})" + (f", expected ~{est.race['seconds']:.0f} s racing" if est.race else '') + f", ~${est.expected_cost_usd:.4f}", progress)
-    # the lock first: then nobody else writes its rows
-    run_id, lease = _take_run(plan, store, est, name=name, resume=resume, metrics=metrics, budget=budget)
+    run_id, lease = _take_run(plan, store, est, name=name, resume=resume, metrics=metrics, budget=budget)   # the lock first
     return Run(run_id, plan, est, store, metrics=metrics, lease=lease, limits=limits, cache=cache, executor=executor,
                progress=progress, t_start=time.perf_counter())
 

@@ -15,6 +15,7 @@ from .db import Database
 from .data import Corpus
 from .chunking import Chunk, ChunkSpec, ChunkList, chunk_corpus, chunk_id, resolve_tokenizer
 from .embed import get_embedder, DOCUMENT, progress_bar, progress_line, progress_on
+from .daskstages import stage_client, chunk_on, embed_on, ships
 
 # %% ../nbs/05c_stagecache.ipynb #49505ac2
 COUNTERS = ('chunk_sets_built', 'chunk_set_hits', 'chunks_embedded', 'embedding_hits',
@@ -103,7 +104,8 @@ def chunks(self:StageCache,
         try: out = ChunkList(_chunk_from_row(corpus, spec, r) for r in json.loads(rows[0][0]))
         except (ValueError, TypeError, KeyError, IndexError, RecursionError) as e: warn_corrupt(f"the chunk set of {corpus.fingerprint} under {spec.key}", self.dir, e)
         else: self.count(chunk_set_hits=1); return out
-    chunks = chunk_corpus(corpus, spec, tok)
+    client = stage_client()                                  # `daskstages.dask_stages`: chunk on the cluster's workers
+    chunks = chunk_on(client, corpus, spec) if client is not None and spec.unit != 'tokens' else chunk_corpus(corpus, spec, tok)
     rows = [[c.doc_id, c.start, c.end, {k:v for k,v in c.metadata.items() if corpus[c.doc_id].metadata.get(k, ...) != v}] for c in chunks]
     with self.db.transaction() as con:
         con.execute('INSERT OR REPLACE INTO chunk_sets VALUES (?, ?, ?, ?, ?)', (*key, json.dumps(rows, default=str), time.time()))
@@ -161,6 +163,7 @@ EMBED_SLICE = 128   # texts per step of the progress bar (when progress is on)
 # %% ../nbs/05c_stagecache.ipynb #5486b230
 def _embed_slices(emb, texts:list, role:str)->'numpy.ndarray':
     "`emb.embed(texts)`; in slices under a progress bar when progress is on (`workbench.embed.show_progress`) and there are many."
+    if (client := stage_client()) is not None and ships(emb) and texts: return embed_on(client, emb, texts, role)   # on the workers
     if not progress_on() or len(texts) <= EMBED_SLICE: return emb.embed(texts, role=role)
     import numpy as np
     if not getattr(emb, 'loaded', True): progress_line(f"loading the embedder {emb.id}")
