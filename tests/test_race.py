@@ -73,7 +73,7 @@ def test_clear_winner(env):
     assert res.calls['saved'] >= 0.40 and res.calls['race_calls'] < res.calls['full_calls'] == 4*N, res.calls
     assert res.winner == full_winner(env, grid, 'clear').leader == res.survivors[0]
     rec = race_record(res.run_id, res.store)
-    assert [e['config'] for e in rec['eliminations']] == list(res.eliminations['config']) and all('Holm-adjusted p' in e['reason'] for e in rec['eliminations'])
+    assert [e['config'] for e in rec['eliminations']] == list(res.eliminations['config']) and all('one-sided p' in e['reason'] for e in rec['eliminations'])
     assert set(res.rounds.columns) >= {'round', 'questions', 'mean', 'lo', 'hi', 'status'} and (res.rounds['lo'] <= res.rounds['mean']).all()
     assert len(res.chart().data) == 4
 

@@ -74,7 +74,7 @@ def _race_flags(sp, default:str):
     g = sp.add_argument_group('racing (adaptive evaluation: configs answer in rounds, clear losers stop early)')
     g.add_argument('--adaptive', action=argparse.BooleanOptionalAction, default=None, help=f'race the configs (default: {default}; --round-size or --race-alpha turn it on)')
     g.add_argument('--round-size', type=_number(True, ge=2), metavar='N', help='questions per round (default: a tenth of the questions, at least 10)')
-    g.add_argument('--race-alpha', type=_number(gt=0, lt=1), metavar='ALPHA', help='chance of eliminating any config as good as the leader, over the whole race (default: 0.05)')
+    g.add_argument('--race-alpha', type=_number(gt=0, lt=1), metavar='ALPHA', help='chance of ever eliminating the best config, over the whole race (default: 0.05)')
 
 def _racing(a)->bool:
     "Whether this command races: --adaptive/--no-adaptive, else on when a racing flag is given (None: the command's default)."

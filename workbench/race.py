@@ -193,7 +193,7 @@ async def arace(grid,                      # the configurations to race (a `Grid
                 corpus=None,               # the `Corpus` to retrieve from; None: the settings' corpus
                 metric:str='f1',           # the metric that decides (one of `metrics`)
                 round_size:int|None=None,  # questions per round (default: a tenth of the set, at least 10; at most all)
-                alpha:float=0.05,          # chance of eliminating any config as good as the leader, over the whole race
+                alpha:float=0.05,          # chance of ever eliminating the best config, over the whole race
                 seed:int=0,                # the question order and the Monte Carlo tests
                 metrics=None,              # scored per row (default: the runner's, plus `metric`)
                 limits=None,               # in-flight calls, rate limits, timeout, retries (`Limits`); None: the settings'
@@ -247,7 +247,7 @@ async def arace(grid,                      # the configurations to race (a `Grid
                        higher_is_better=is_higher_better(metric), seed=seed, method=method, labels=labels, metric=metric)
         if resume: _check_resumed(_spec_race(store, run_id), st, run_id)
         _save_race(store, run_id, st)
-        say(f"race {run_id}: {len(st.configs)} configs, {st.max_rounds} rounds of {rs} questions, alpha {alpha} ({st.level:.3g} per round, Holm over pairs)")
+        say(f"race {run_id}: {len(st.configs)} configs, {st.max_rounds} rounds of {rs} questions, alpha {alpha} ({st.level:.3g} per round, one-sided against the leader)")
         total = await _race_rounds(run, st, say)
         dec = decide_race(results(run_id, store), st.alive, metric, alpha, seed)
         calls = {**race_calls(plan.tasks, st, len(plan.calls)), 'paid': total['calls'], 'cache_hits': total['cache_hits']}
@@ -266,7 +266,7 @@ def race(grid,                      # the configurations to race (a `Grid`)
          corpus=None,               # the `Corpus` to retrieve from; None: the settings' corpus
          metric:str='f1',           # the metric that decides
          round_size:int|None=None,  # questions per round (default: a tenth of the set, at least 10; at most all)
-         alpha:float=0.05,          # chance of eliminating any config as good as the leader, over the whole race
+         alpha:float=0.05,          # chance of ever eliminating the best config, over the whole race
          seed:int=0,                # the question order and the Monte Carlo tests
          **kw,                      # the other arguments of `arace` (metrics, limits, budget, store, cache, progress, ...)
         )->RaceResult:

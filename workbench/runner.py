@@ -236,7 +236,7 @@ class RaceOptions:
     "How `run_grid(adaptive=...)` races the configs (see `workbench.race.race`)."
     metric:str|None=None           # the metric that decides (default: f1 when the run scores it, else its first metric)
     round_size:int|None=None       # questions per round (default: a tenth of the questions, at least 10)
-    alpha:float=0.05               # chance of eliminating any config as good as the leader, over the whole race
+    alpha:float=0.05               # chance of ever eliminating the best config, over the whole race
     seed:int=0                     # the question order and the Monte Carlo tests
 
 def race_options(adaptive # False/None: no race; True: the default options; a dict of `RaceOptions` fields; a `RaceOptions`
