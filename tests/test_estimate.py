@@ -77,7 +77,7 @@ def test_adaptive_runs_a_race(planted):
     p = planted
     res = run_grid(p['grid'], p['ev'], prompts=p['prompts'], progress=False, adaptive={'round_size': 10, 'alpha': 0.05})
     assert res.race is not None and res.race.stop == 'one config left' and res.race.calls['saved'] > 0.3
-    assert res.estimate.race['saved'] == 0 and res.estimate.race['basis'].startswith('no earlier race')   # no saving assumed
+    assert 0.2 < res.estimate.race['saved'] < 0.8 and res.estimate.race['basis'].startswith('no earlier race')   # races among equals, simulated
     assert res.actual['calls'] == res.race.calls['paid'] < res.estimate.calls_to_make
     assert res.to_pandas().config_hash.nunique() == 3                                             # every config answered round 1
     again = run_grid(Grid(list(p['grid'])[:2]), p['ev'], prompts=p['prompts'], progress=False, adaptive=True, cache=False)

@@ -181,7 +181,7 @@ def estimate_plan(plan:Plan,                    # the planned grid (`plan_grid`)
                    cached_calls=tot('cached'), prompt_tokens=tot('prompt_tokens'), completion_tokens=tot('completion_tokens'),
                    cost_usd=tot('cost_usd'), seconds=secs, by_model=by_model, expected_completion_tokens=tot('expected_completion_tokens'),
                    expected_cost_usd=tot('expected_cost_usd'), plan_s=plan_s, load=list(os.getloadavg()))
-    if race: est.race = race_expectation(est, len(plan.pipelines), len(plan.evalset), race['round_size'], runstore)
+    if race: est.race = race_expectation(est, len(plan.pipelines), len(plan.evalset), race['round_size'], runstore, race.get('alpha', 0.05))
     return est
 
 # %% ../nbs/08e_estimate.ipynb #e4eb25fb
@@ -200,14 +200,18 @@ def race_expectation(est:Estimate,             # the full grid's estimate (the w
                      n_configs:int,            # configs racing
                      n_questions:int,          # questions in the evaluation set
                      round_size:int,           # questions per round (every config answers the first round)
-                     store:RunStore|None=None, # earlier races' savings come from here; None: no saving assumed
+                     store:RunStore|None=None, # earlier races' savings come from here; None: the simulated saving among equals
+                     alpha:float=0.05,         # the race's alpha (for the simulated races)
                     )->dict:
     "The expected case of a race over the plan `est` prices: the share of calls saved, and the seconds, calls and cost that leaves."
     k, n, r = n_configs, n_questions, min(round_size, n_questions)
     cap = (k - 1)*(n - r)/(k*n) if k > 1 and n else 0.0       # every config answers the whole first round
     if seen := earlier_savings(store, k):
         saved, basis = statistics.median(seen), f"the median saving of {len(seen)} earlier race{'s'[:len(seen)>1]} in this run store"
-    else: saved, basis = 0.0, "no earlier race in this run store: no saving assumed (the worst case)"
+    else:
+        from workbench.race_rule import tied_share
+        saved = 1 - tied_share(k, n, r, alpha)
+        basis = f"no earlier race in this run store: the mean saving of 20 simulated races of {k} equally good configs"
     saved = max(0.0, min(saved, cap))
     keep = 1 - saved
     return dict(saved=saved, basis=basis, seconds=est.seconds*keep, calls=round(est.calls_to_make*keep), cost_usd=est.expected_cost_usd*keep,

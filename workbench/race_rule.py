@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SETTLE_AFTER', 'SETTLE_MIN', 'RaceError', 'default_round_size', 'check_race', 'eliminate', 'RaceState',
-           'overturn_chance', 'question_order', 'simulate']
+           'overturn_chance', 'question_order', 'simulate', 'share_used', 'tied_share']
 
 # %% ../nbs/07g_race_rule.ipynb #2a224046
 import math
@@ -182,12 +182,36 @@ def simulate(scores,                  # n x k planted per-question scores (quest
              seed:int=0,                 # seed of the question order and the Monte Carlo tests
              higher_is_better:bool=True, # False when lower scores win
              names=None,                 # the configs' names (column order); None: '0', '1', ...
+             method:str='auto',          # the paired test: 'auto', 'permutation', 't' or 'bootstrap'
             )->RaceState:
     "A whole race on a score matrix: the same `RaceState.update` as `race`, without a model (for simulations and replays)."
     import numpy as np, pandas as pd
     S = np.asarray(scores, float)
     names = [str(i) for i in range(S.shape[1])] if names is None else list(names)
     ps = pd.DataFrame(S, index=[f"q{i}" for i in range(len(S))], columns=names)
-    st = RaceState(question_order(ps.index, seed), names, round_size, alpha, higher_is_better=higher_is_better, seed=seed)
+    st = RaceState(question_order(ps.index, seed), names, round_size, alpha, higher_is_better=higher_is_better, seed=seed, method=method)
     while st.stop is None: st.update(ps)
     return st
+
+def share_used(st:RaceState # a finished race
+              )->float:
+    "The share of the full grid's question x config pairs the race scored: each eliminated config up to its round, the survivors up to the stop."
+    full = len(st.order)*len(st.configs)
+    used = sum(st.bounds(e['round'] - 1)[1] for e in st.eliminations) + len(st.alive)*len(st.seen())
+    return used / full if full else 1.0
+
+def tied_share(n_configs:int,     # configs racing
+               n_questions:int,   # questions in the evaluation set
+               round_size:int,    # questions per round
+               alpha:float=0.05,  # the race's alpha
+               sims:int=20,       # simulated races
+               seed:int=0,        # seed of the scores and the question orders
+              )->float:
+    """The mean share of the full grid's calls a race uses when every config is equally good (normal scores, the paired t
+    test): the race can only stop by settling on a leader, so this is the typical length of a race among near-equals, the
+    expected case when nothing better is known (a clear winner stops sooner; rivals a few points apart may run longer)."""
+    import numpy as np
+    if n_configs < 2 or n_questions < 2: return 1.0
+    rng = np.random.default_rng(seed)
+    return float(np.mean([share_used(simulate(rng.normal(size=(n_questions, n_configs)), round_size, alpha, seed=seed + s, method='t'))
+                          for s in range(sims)]))
