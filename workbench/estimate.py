@@ -181,7 +181,7 @@ def estimate_plan(plan:Plan,                    # the planned grid (`plan_grid`)
                    cached_calls=tot('cached'), prompt_tokens=tot('prompt_tokens'), completion_tokens=tot('completion_tokens'),
                    cost_usd=tot('cost_usd'), seconds=secs, by_model=by_model, expected_completion_tokens=tot('expected_completion_tokens'),
                    expected_cost_usd=tot('expected_cost_usd'), plan_s=plan_s, load=list(os.getloadavg()))
-    if race: est.race = race_expectation(est, len(plan.pipelines), len(plan.evalset), race['round_size'], runstore, race.get('alpha', 0.05))
+    if race: est.race = race_expectation(est, len(plan.pipelines), len(plan.evalset), race['round_size'], store=runstore, alpha=race.get('alpha', 0.05))
     return est
 
 # %% ../nbs/08e_estimate.ipynb #e4eb25fb
