@@ -126,8 +126,9 @@ class Estimate:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
     def _repr_markdown_(self):
         src = ', '.join(f"{m}: {b['speed']['source']}" for m, b in self.by_model.items())
-        race = (f"; racing, expected ~{self.race['seconds']:.0f} s, {self.race['calls']} calls ({self.race['saved']:.0%} saved: "
-                f"{self.race['basis']}), worst case the full grid" if self.race else '')
+        lik = (self.race or {}).get('likely', {}).get('seconds')
+        race = (f"; racing, expected ~{self.race['seconds']:.0f} s" + (f" (one race: likely {lik[0]:.0f}-{lik[1]:.0f} s)" if lik else '') +
+                f", {self.race['calls']} calls ({self.race['saved']:.0%} saved: {self.race['basis']}), worst case the full grid" if self.race else '')
         return (f"**Estimate**: {self.n_configs} configs x {self.n_samples} samples = {self.n_rows} rows; {self.unique_calls} unique model calls "
                 f"({self.cached_calls} cached, {self.calls_to_make} to make); ~{self.prompt_tokens:,} prompt + ~{self.expected_completion_tokens:,.0f} "
                 f"(<= {self.completion_tokens:,}) completion tokens; ~${self.expected_cost_usd:.4f} (<= ${self.cost_usd:.4f}); ~{self.seconds:.0f} s "
@@ -160,12 +161,14 @@ def estimate_plan(plan:Plan,                    # the planned grid (`plan_grid`)
     "The estimate of running `plan`: calls still to make, tokens, cost from the cards' prices, seconds from each model's measured speed."
     limits = (limits or Limits()).resolved()
     by_model, todo, providers, models = {}, {}, {}, {}
-    for key, (model, prompt, over) in plan.calls.items():
+    for key in plan.calls:
+        model = plan.calls.model(key)
         b = by_model.setdefault(model.id, dict(calls=0, cached=0, prompt_tokens=0, completion_tokens=0, expected_completion_tokens=0.0,
                                                cost_usd=0.0, expected_cost_usd=0.0, seconds=0.0))
         models.setdefault(model.id, model); providers[model.id] = model.card.provider
         b['calls'] += 1
         if cache is not None and key in cache: b['cached'] += 1; continue
+        _, prompt, over = plan.calls[key]            # rendered now (the plan keeps no prompts), counted, dropped
         pt, mt = _count_tokens(model, prompt), int({**model.params, **over}.get('max_tokens') or 256)
         b['prompt_tokens'] += pt; b['completion_tokens'] += mt; b['cost_usd'] += model.card.cost(pt, mt)
         todo.setdefault(model.id, []).append((pt, mt))
@@ -203,19 +206,24 @@ def race_expectation(est:Estimate,             # the full grid's estimate (the w
                      store:RunStore|None=None, # earlier races' savings come from here; None: the simulated saving among equals
                      alpha:float=0.05,         # the race's alpha (for the simulated races)
                     )->dict:
-    "The expected case of a race over the plan `est` prices: the share of calls saved, and the seconds, calls and cost that leaves."
+    """The expected case of a race over the plan `est` prices: the share of calls saved, and the seconds, calls and cost
+    that leaves; `likely` holds the seconds and calls of a long and a short race (the 90th and 10th percentiles of the
+    simulated races, or the least and most that earlier races saved): one race lands anywhere between, by its question order."""
+    import numpy as np
     k, n, r = n_configs, n_questions, min(round_size, n_questions)
     cap = (k - 1)*(n - r)/(k*n) if k > 1 and n else 0.0       # every config answers the whole first round
     if seen := earlier_savings(store, k):
-        saved, basis = statistics.median(seen), f"the median saving of {len(seen)} earlier race{'s'[:len(seen)>1]} in this run store"
+        saved, basis, lo, hi = statistics.median(seen), f"the median saving of {len(seen)} earlier race{'s'[:len(seen)>1]} in this run store", min(seen), max(seen)
     else:
-        from workbench.race_rule import tied_share
-        saved = 1 - tied_share(k, n, r, alpha)
-        basis = f"no earlier race in this run store: the mean saving of 20 simulated races of {k} equally good configs"
-    saved = max(0.0, min(saved, cap))
-    keep = 1 - saved
-    return dict(saved=saved, basis=basis, seconds=est.seconds*keep, calls=round(est.calls_to_make*keep), cost_usd=est.expected_cost_usd*keep,
-                round_size=r, rounds=max(1, n//r), configs=k)
+        from workbench.race_rule import tied_shares
+        shares = tied_shares(k, n, r, alpha)
+        saved, lo, hi = 1 - statistics.fmean(shares), 1 - float(np.quantile(shares, 0.9)), 1 - float(np.quantile(shares, 0.1))
+        basis = f"no earlier race in this run store: the mean saving of {len(shares)} simulated races of {k} equally good configs"
+    clip = lambda x: max(0.0, min(x, cap))
+    keep, keep_lo, keep_hi = 1 - clip(saved), 1 - clip(hi), 1 - clip(lo)
+    return dict(saved=clip(saved), basis=basis, seconds=est.seconds*keep, calls=round(est.calls_to_make*keep), cost_usd=est.expected_cost_usd*keep,
+                round_size=r, rounds=max(1, n//r), configs=k,
+                likely=dict(seconds=[est.seconds*keep_lo, est.seconds*keep_hi], calls=[round(est.calls_to_make*keep_lo), round(est.calls_to_make*keep_hi)]))
 
 # %% ../nbs/08e_estimate.ipynb #d5ec9911
 CALIBRATION_CALLS = 6   # calls timed per model when nothing else says how fast it is
@@ -236,21 +244,21 @@ async def acalibrate(plan:Plan,                    # the planned grid whose own 
     need = {m for m, b in est.by_model.items() if b['speed']['source'] in ('catalogue', 'default') and b['calls'] > b['cached']}
     if not need or cache is None: return est
     keys, allowed = {}, None if samples is None else {t.key for t in plan.tasks if t.sample_id in samples}
-    for key, (model, prompt, over) in plan.calls.items():
-        if model.id in need and key not in cache and (allowed is None or key in allowed): keys.setdefault(model.id, []).append(key)
+    for key in plan.calls:
+        if (model := plan.calls.model(key)).id in need and key not in cache and (allowed is None or key in allowed): keys.setdefault(model.id, []).append(key)
     runner, speeds, t0 = CallRunner(limits, cache), {}, time.perf_counter()
     for mid, ks in keys.items():
-        workers = 1 if plan.calls[ks[0]][0].card.provider == 'local' else runner.limits.concurrency
+        workers = 1 if plan.calls.model(ks[0]).card.provider == 'local' else runner.limits.concurrency
         spread = _spread(ks, plan, n + 1 if workers == 1 else 4*max(n, workers))   # concurrent: a wave to warm up, three timed
         warm = spread[:1] if workers == 1 else spread[::4]                    # first calls pay for imports, connections, page-ins: not timed
         pick = [k for k in spread if k not in warm]
-        call = lambda k: runner.acall(plan.calls[k][0], plan.calls[k][1], **plan.calls[k][2])
+        call = lambda k: (lambda m, p, o: runner.acall(m, p, **o))(*plan.calls[k])
         await asyncio.gather(*map(call, warm))
         t1 = time.perf_counter()
         res = [await call(k) for k in pick] if workers == 1 else await asyncio.gather(*map(call, pick))   # as the run will: one at a time, or in flight together
-        gens = [(r.generation, _count_tokens(plan.calls[k][0], plan.calls[k][1])) for r, k in zip(res, pick) if r.ok and not r.cached]
+        gens = [(r.generation, _count_tokens(*plan.calls[k][:2])) for r, k in zip(res, pick) if r.ok and not r.cached]
         if gens: speeds[mid] = _calibrated(Speed(**est.by_model[mid]['speed']), gens, None if workers == 1 else (time.perf_counter() - t1)*min(workers, len(pick))/len(pick))
-    for m in {plan.calls[k][0] for ks in keys.values() for k in ks}: await m.aclose()
+    for m in {plan.calls.model(k) for ks in keys.values() for k in ks}: await m.aclose()
     out = estimate_plan(plan, limits, cache, runstore, race=dict(round_size=est.race['round_size']) if est.race else None, speeds=speeds,
                         plan_s=est.plan_s)
     out.calibration_s = time.perf_counter() - t0
@@ -259,7 +267,7 @@ async def acalibrate(plan:Plan,                    # the planned grid whose own 
 def _spread(keys:list, plan:Plan, n:int)->list:
     "`n` of the call `keys` at evenly spaced quantiles of their prompt length (short, typical and long prompts all timed)."
     if len(keys) <= n: return list(keys)
-    ks = sorted(keys, key=lambda k: (_count_tokens(plan.calls[k][0], plan.calls[k][1]), k))
+    ks = sorted(keys, key=lambda k: (_count_tokens(*plan.calls[k][:2]), k))
     return [ks[int((i + 0.5) * len(ks) / n)] for i in range(n)]
 
 def _calibrated(sp:Speed, gens:list,
@@ -317,7 +325,8 @@ def estimate(self:Grid, evalset,       # the `EvalSet` the grid would run on
 def estimate_vs_actual(estimate:dict, # a run's header estimate (`Estimate.to_dict()`)
                        actual:dict,   # what the run measured (`stats['actual']`): seconds, calls, cost_usd
                       ):
-    "A table of estimate against actual for seconds, calls and cost: `estimate` (the expected case when racing), `worst` (the full grid) and `ratio` actual / estimate."
+    """A table of estimate against actual for seconds, calls and cost: `estimate` (the expected case when racing), `worst`
+    (the full grid) and `ratio` actual / estimate; a race adds `short_race` and `long_race` (the likely range of one race)."""
     import pandas as pd
     race = estimate.get('race') or {}
     exp = dict(seconds=race.get('seconds', estimate.get('seconds')), calls=race.get('calls', estimate.get('calls_to_make')),
@@ -325,4 +334,7 @@ def estimate_vs_actual(estimate:dict, # a run's header estimate (`Estimate.to_di
     worst = dict(seconds=estimate.get('seconds'), calls=estimate.get('calls_to_make'), cost_usd=estimate.get('cost_usd'))
     rows = [dict(quantity=q, estimate=exp[q], worst=worst[q], actual=actual.get(q),
                  ratio=actual[q]/exp[q] if actual.get(q) is not None and exp[q] else math.nan) for q in ('seconds', 'calls', 'cost_usd')]
-    return pd.DataFrame(rows).set_index('quantity')
+    t = pd.DataFrame(rows).set_index('quantity')
+    if likely := race.get('likely'):
+        for i, col in enumerate(('short_race', 'long_race')): t[col] = [likely.get(q, [math.nan]*2)[i] for q in t.index]
+    return t

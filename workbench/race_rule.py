@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SETTLE_AFTER', 'SETTLE_MIN', 'RaceError', 'default_round_size', 'check_race', 'eliminate', 'RaceState',
-           'overturn_chance', 'question_order', 'simulate', 'share_used', 'tied_share']
+           'overturn_chance', 'question_order', 'simulate', 'share_used', 'tied_shares']
 
 # %% ../nbs/07g_race_rule.ipynb #2a224046
 import math
@@ -200,18 +200,18 @@ def share_used(st:RaceState # a finished race
     used = sum(st.bounds(e['round'] - 1)[1] for e in st.eliminations) + len(st.alive)*len(st.seen())
     return used / full if full else 1.0
 
-def tied_share(n_configs:int,     # configs racing
-               n_questions:int,   # questions in the evaluation set
-               round_size:int,    # questions per round
-               alpha:float=0.05,  # the race's alpha
-               sims:int=20,       # simulated races
-               seed:int=0,        # seed of the scores and the question orders
-              )->float:
-    """The mean share of the full grid's calls a race uses when every config is equally good (normal scores, the paired t
-    test): the race can only stop by settling on a leader, so this is the typical length of a race among near-equals, the
-    expected case when nothing better is known (a clear winner stops sooner; rivals a few points apart may run longer)."""
+def tied_shares(n_configs:int,     # configs racing
+                n_questions:int,   # questions in the evaluation set
+                round_size:int,    # questions per round
+                alpha:float=0.05,  # the race's alpha
+                sims:int=20,       # simulated races
+                seed:int=0,        # seed of the scores and the question orders
+               )->list[float]:
+    """The share of the full grid's calls each of `sims` simulated races uses when every config is equally good (normal
+    scores, the paired t test). A race among equals can only stop by settling on a leader, so these are the lengths of
+    races among near-equals: their mean is the expected case when nothing better is known, their spread how far one
+    race (one question order) may land from it (a clear winner stops sooner; rivals a few points apart may run longer)."""
     import numpy as np
-    if n_configs < 2 or n_questions < 2: return 1.0
+    if n_configs < 2 or n_questions < 2: return [1.0]
     rng = np.random.default_rng(seed)
-    return float(np.mean([share_used(simulate(rng.normal(size=(n_questions, n_configs)), round_size, alpha, seed=seed + s, method='t'))
-                          for s in range(sims)]))
+    return [share_used(simulate(rng.normal(size=(n_questions, n_configs)), round_size, alpha, seed=seed + s, method='t')) for s in range(sims)]

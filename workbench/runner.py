@@ -31,14 +31,14 @@ def make_row(task:Task,   # the (config, sample) task the call answered
             )->dict:
     "The result row of `task` given its call's result."
     from workbench.metrics import score_row
-    g = res.generation
-    row = dict(config_hash=task.config_hash, sample_id=task.sample_id, prompt=task.prompt, contexts=task.contexts, call_key=task.key,
-               attempts=res.attempts, cached=int(res.cached), error=res.error, finished=now(), timings=dict(task.timings))
+    g, prep = res.generation, task.prepare()          # the prompt is rendered again here, not kept by the plan
+    row = dict(config_hash=task.config_hash, sample_id=task.sample_id, prompt=prep.prompt, contexts=prep.contexts, call_key=task.key,
+               attempts=res.attempts, cached=int(res.cached), error=res.error, finished=now(), timings=prep.timings)
     if g is not None:
         row.update(answer=g.text.strip(), model_id=g.model_id, params=g.params, prompt_tokens=g.prompt_tokens, completion_tokens=g.completion_tokens,
                    finish_reason=g.finish_reason, latency_s=g.latency_s, cost_usd=0.0 if res.cached else g.cost_usd)
         row['timings']['generate'] = g.latency_s
-        scores, errors = score_row(metrics, sample, dict(answer=row['answer'], contexts=task.contexts, abstain=abstain, corpus=corpus))
+        scores, errors = score_row(metrics, sample, dict(answer=row['answer'], contexts=prep.contexts, abstain=abstain, corpus=corpus))
         row['scores'] = {**scores, **({'_errors': errors} if errors else {})}
     return row
 
@@ -139,7 +139,7 @@ async def astart_run(grid:Grid,                          # the configurations to
     if calibrate: est = await acalibrate(plan, est, limits, cache, store, samples=_first_round(evalset, race))
     src = ', '.join(sorted({b['speed']['source'] for b in est.by_model.values()}))
     progress_line(f"estimate: {est.unique_calls} unique model calls ({est.cached_calls} cached, {est.calls_to_make} to make), ~{est.seconds:.0f} s "
-                  f"(speed from {src})" + (f", expected ~{est.race['seconds']:.0f} s racing" if est.race else '') + f", ~${est.expected_cost_usd:.4f}", progress)
+                  f"(speed from {src})" + (f", expected ~{est.race['seconds']:.0f} s racing (likely %.0f-%.0f s)" % tuple(est.race['likely']['seconds']) if est.race else '') + f", ~${est.expected_cost_usd:.4f}", progress)
     run_id, lease = _take_run(plan, store, est, name=name, resume=resume, metrics=metrics, budget=budget)   # the lock first
     return Run(run_id, plan, est, store, metrics=metrics, lease=lease, limits=limits, cache=cache, executor=executor,
                progress=progress, t_start=time.perf_counter())
@@ -204,7 +204,7 @@ async def arun_tasks(run:Run,              # a run this process holds (`start_ru
 async def _run_local(plan, by_key:dict, runner:CallRunner, write):
     "The calls of `by_key` in this process: a queue per provider, drained by as many workers as it may have calls in flight (no task per call)."
     queues = {}
-    for k in by_key: queues.setdefault(plan.calls[k][0].card.provider, deque()).append(k)
+    for k in by_key: queues.setdefault(plan.calls.model(k).card.provider, deque()).append(k)
     async def worker(q):
         while q:
             model, prompt, over = plan.calls[key := q.popleft()]
@@ -385,11 +385,11 @@ async def _run_on_dask(client, plan, by_key, runner, write):
     if not (keys := list(by_key)): return
     n = max(1, min(len(keys), 4*len(client.scheduler_info().get('workers', {})) or 4))
     cache_path = str(runner.cache.path) if runner.cache is not None else None
-    specs = [(k, plan.calls[k][0].id, {p:v for p,v in plan.calls[k][0].params.items() if v is not None}, plan.calls[k][1], plan.calls[k][2]) for k in keys]
-    limiter = await asyncio.to_thread(ClusterLimiter.create, client, runner.limits, {plan.calls[k][0].card.provider for k in keys})
+    spec = lambda k, m, prompt, over: (k, m.id, {p:v for p,v in m.params.items() if v is not None}, prompt, over)   # prompts rendered here
+    limiter = await asyncio.to_thread(ClusterLimiter.create, client, runner.limits, {plan.calls.model(k).card.provider for k in keys})
     futures = []
     try:
-        futures = [client.submit(_call_batch, specs[i::n], runner.limits, cache_path, limiter, pure=False) for i in range(n) if specs[i::n]]
+        futures = [client.submit(_call_batch, [spec(k, *plan.calls[k]) for k in keys[i::n]], runner.limits, cache_path, limiter, pure=False) for i in range(n) if keys[i::n]]
         for fut in as_completed(futures):
             for key, res in await asyncio.to_thread(fut.result):
                 runner.stats['calls'] += res.attempts; runner.stats['cache_hits'] += res.cached
