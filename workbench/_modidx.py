@@ -344,6 +344,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'workbench.estimate._efficiency': ('estimate.html#_efficiency', 'workbench/estimate.py'),
                                     'workbench.estimate._history': ('estimate.html#_history', 'workbench/estimate.py'),
                                     'workbench.estimate._spread': ('estimate.html#_spread', 'workbench/estimate.py'),
+                                    'workbench.estimate._stretches': ('estimate.html#_stretches', 'workbench/estimate.py'),
                                     'workbench.estimate._wall': ('estimate.html#_wall', 'workbench/estimate.py'),
                                     'workbench.estimate.acalibrate': ('estimate.html#acalibrate', 'workbench/estimate.py'),
                                     'workbench.estimate.check_budget': ('estimate.html#check_budget', 'workbench/estimate.py'),
