@@ -341,14 +341,19 @@ def estimate_vs_actual(estimate:dict, # a run's header estimate (`Estimate.to_di
                        actual:dict,   # what the run measured (`stats['actual']`): seconds, calls, cost_usd
                       ):
     """A table of estimate against actual for seconds, calls and cost: `estimate` (the expected case when racing), `worst`
-    (the full grid) and `ratio` actual / estimate; a race adds `short_race` and `long_race` (the likely range of one race)."""
+    (the full grid) and `ratio` actual / estimate; a race adds `short_race` and `long_race` (the likely range of one race).
+    `seconds_per_call` sets the estimated speed against the measured one: for a race, whose length depends on its
+    question order, that is the part of the estimate that can be checked run by run."""
     import pandas as pd
     race = estimate.get('race') or {}
     exp = dict(seconds=race.get('seconds', estimate.get('seconds')), calls=race.get('calls', estimate.get('calls_to_make')),
                cost_usd=race.get('cost_usd', estimate.get('expected_cost_usd')))
     worst = dict(seconds=estimate.get('seconds'), calls=estimate.get('calls_to_make'), cost_usd=estimate.get('cost_usd'))
+    per = lambda secs, calls: secs/calls if secs is not None and calls else math.nan
+    exp['seconds_per_call'] = worst['seconds_per_call'] = per(estimate.get('seconds'), estimate.get('calls_to_make'))   # the speed, whatever a race's length
+    actual = {**actual, 'seconds_per_call': per(actual.get('seconds'), actual.get('calls'))}
     rows = [dict(quantity=q, estimate=exp[q], worst=worst[q], actual=actual.get(q),
-                 ratio=actual[q]/exp[q] if actual.get(q) is not None and exp[q] else math.nan) for q in ('seconds', 'calls', 'cost_usd')]
+                 ratio=actual[q]/exp[q] if actual.get(q) is not None and exp[q] else math.nan) for q in ('seconds', 'calls', 'cost_usd', 'seconds_per_call')]
     t = pd.DataFrame(rows).set_index('quantity')
     if likely := race.get('likely'):
         for i, col in enumerate(('short_race', 'long_race')): t[col] = [likely.get(q, [math.nan]*2)[i] for q in t.index]
