@@ -10,6 +10,10 @@ for size n (untimed, imports warmed) and returns the zero-argument call that is 
         df = results_rows(n)
         return lambda: analysis.leaderboard(df, ['em', 'f1'])
 
+Stages: the statistics (leaderboard, decide, bca, paired_bootstrap), loading an evaluation set (load), planning a grid
+(plan), running it on the fake server (grid: peak RSS of the whole run), and indexing documents (index: 100 / 1k / 10k
+documents in this process; index_dask: 1k / 10k / 100k on a LocalCluster of 2 workers).
+
     .venv/bin/python benchmarks/scale.py                              # every stage, 3 runs per size
     .venv/bin/python benchmarks/scale.py --stages leaderboard,decide --sizes 1000,10000 --repeat 1
     .venv/bin/python benchmarks/scale.py --list                       # the stages, their sizes and goals
@@ -94,6 +98,83 @@ def _paired_bootstrap(n):
     df = results_rows(2*n, configs=2)
     a, b = (g['em'].to_numpy() for _, g in df.groupby('config_hash', sort=True))
     return lambda: stats.paired_test(a, b, method='bootstrap')
+
+@stage('load', rss_mb=1500)
+def _load(n):
+    "loaders.load_evalset of n synthetic questions from JSONL (streamed; the fingerprint is taken while reading)."
+    import tempfile
+    from pathlib import Path
+    from scale_load import write
+    from workbench.loaders import load_evalset
+    os.environ['WORKBENCH_MAX_FILE_MB'] = '100000'
+    f = write('jsonl', n, Path(tempfile.mkdtemp(prefix='wb-scale-load-')) / 'q.jsonl')
+    load_evalset(write('jsonl', 10, f.with_name('warm.jsonl')), quiet=True)
+    return lambda: load_evalset(f, quiet=True)
+
+def _fake_grid(n:int, url:str):
+    "A closed-book grid of 2 configs on the fake server at `url`, its prompt store and n/2 synthetic questions."
+    import tempfile
+    from pathlib import Path
+    from workbench.testing import closed_book_prompts, synthetic_evalset
+    from workbench.grid import Grid
+    from workbench.pipeline import RAGConfig
+    tmp = Path(tempfile.mkdtemp(prefix='wb-scale-grid-'))
+    os.environ['WORKBENCH_STORE_DIR'] = str(tmp / 'store')
+    grid = Grid([RAGConfig.make('openai-compatible:fake', p, retrieval=False, params=dict(base_url=url, max_tokens=8)) for p in ('closed', 'closed2')])
+    return grid, closed_book_prompts(tmp / 'prompts'), synthetic_evalset(max(1, n // 2))
+
+@stage('plan', rss_mb=1500)
+def _plan(n):
+    "grid.plan_grid of n rows (2 closed-book configs x n/2 questions): prompts rendered, hashed into call keys, not kept."
+    from workbench.grid import plan_grid
+    grid, prompts, ev = _fake_grid(n, 'http://127.0.0.1:9/v1')     # planning calls no model
+    return lambda: plan_grid(grid, ev, None, prompts)
+
+@stage('grid', rss_mb=1500)
+def _grid(n):
+    """runner.run_grid on the fake server (a subprocess, no latency): 2 closed-book configs x n/2 questions, fresh caches;
+    peak RSS of the whole run, planning included (the evaluation set is built in setup)."""
+    import atexit
+    from workbench.testing import FakeOpenAIServer
+    from workbench.runner import run_grid
+    from workbench.calls import Limits
+    srv = FakeOpenAIServer(latency=0.0).start(); atexit.register(srv.stop)
+    grid, prompts, ev = _fake_grid(n, srv.base_url)
+    return lambda: run_grid(grid, ev, prompts=prompts, limits=Limits(concurrency=64), progress=False)
+
+def _documents(n:int):
+    "n documents (the SQuAD slice's paragraphs in turn, each made distinct by its number; benchmarks/dask_index.py)."
+    from dask_index import corpus
+    return corpus(n)
+
+@stage('index', sizes=(100, 1_000, 10_000), unit='documents')
+def _index(n):
+    "retrieval.build_index of n documents (chunks 400/40, minilm, dense cosine) in this process, fresh stage cache."
+    import tempfile
+    from workbench.retrieval import build_index
+    from workbench.chunking import ChunkSpec
+    from workbench.embed import get_embedder
+    os.environ['WORKBENCH_STORE_DIR'] = tempfile.mkdtemp(prefix='wb-scale-index-')
+    get_embedder('minilm').embed(['warm up'])                       # the model load is a fixed cost, not a growth
+    kb = _documents(n)
+    return lambda: build_index(kb, ChunkSpec(size=400, overlap=40), embedder='minilm')
+
+@stage('index_dask', sizes=(1_000, 10_000, 100_000), unit='documents')
+def _index_dask(n):
+    """build_index of n documents inside `dask_stages` on a LocalCluster of 2 workers x 1 thread (chunking and
+    embedding on the workers; the stage cache in this process). RSS is this process's, not the workers'."""
+    import atexit, tempfile
+    from distributed import LocalCluster, Client
+    from workbench.retrieval import build_index
+    from workbench.chunking import ChunkSpec
+    from workbench.daskstages import dask_stages
+    os.environ['WORKBENCH_STORE_DIR'] = tempfile.mkdtemp(prefix='wb-scale-dask-')
+    cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host='127.0.0.1', dashboard_address=None)
+    client = Client(cl); atexit.register(cl.close); atexit.register(client.close)
+    kb = _documents(n)
+    def run():
+        with dask_stages(client): return build_index(kb, ChunkSpec(size=400, overlap=40), embedder='minilm')
+    return run
 
 # ---- measuring ----------------------------------------------------------------------------------------------------
 def _rss_mb()->float:
