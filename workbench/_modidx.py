@@ -719,6 +719,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'workbench.race_rule.default_round_size': ( 'race_rule.html#default_round_size',
                                                                                  'workbench/race_rule.py'),
                                      'workbench.race_rule.eliminate': ('race_rule.html#eliminate', 'workbench/race_rule.py'),
+                                     'workbench.race_rule.first_settle': ('race_rule.html#first_settle', 'workbench/race_rule.py'),
                                      'workbench.race_rule.overturn_chance': ('race_rule.html#overturn_chance', 'workbench/race_rule.py'),
                                      'workbench.race_rule.question_order': ('race_rule.html#question_order', 'workbench/race_rule.py'),
                                      'workbench.race_rule.share_used': ('race_rule.html#share_used', 'workbench/race_rule.py'),

@@ -218,10 +218,9 @@ def race_expectation(est:Estimate,             # the full grid's estimate (the w
     if len(seen := earlier_savings(store, k)) >= MIN_EARLIER_RACES:
         saved, basis, lo, hi = statistics.median(seen), f"the median saving of {len(seen)} earlier race{'s'[:len(seen)>1]} in this run store", min(seen), max(seen)
     else:
-        from workbench.race_rule import tied_shares, SETTLE_AFTER, SETTLE_MIN
+        from workbench.race_rule import tied_shares, first_settle
         shares = tied_shares(k, n, r, alpha)
-        settle = next((min(j*r, n) for j in range(2, n//r + 2) if min(j*r, n) >= max(SETTLE_MIN, SETTLE_AFTER*n)), n)
-        saved, lo, hi = 1 - statistics.fmean(shares), 1 - float(np.quantile(shares, 0.9)), 1 - settle/n   # short race: a leader settled at the first look
+        saved, lo, hi = 1 - statistics.fmean(shares), 1 - float(np.quantile(shares, 0.9)), 1 - first_settle(n, r)/n   # short race: a leader settled at the first look
         basis = (f"{'no' if not seen else f'only {len(seen)}'} earlier race{'s'[:len(seen) != 1]} in this run store: the mean saving of {len(shares)} simulated races of {k} equally good configs")
     clip = lambda x: max(0.0, min(x, cap))
     keep, keep_lo, keep_hi = 1 - clip(saved), 1 - clip(hi), 1 - clip(lo)

@@ -200,7 +200,8 @@ def plan_grid(grid:Grid,     # the configurations to plan
     if any(pl.config.retrieval for pl in pipes.values()): say(f"retrieving for {n} questions and rendering {len(pipes)*n} prompts")
     tasks, calls = [], Calls()
     for h,pl in pipes.items():
-        params, over = call_params(pl.model, pl.call_overrides()), pl.call_overrides()
+        over = pl.call_overrides()
+        params = call_params(pl.model, over)
         for b in range(0, n, PLAN_BATCH):
             batch = evalset.samples[b:b+PLAN_BATCH]
             t0 = time.perf_counter()

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['SETTLE_AFTER', 'SETTLE_MIN', 'RaceError', 'default_round_size', 'check_race', 'eliminate', 'RaceState',
-           'overturn_chance', 'question_order', 'simulate', 'share_used', 'tied_shares']
+           'overturn_chance', 'question_order', 'simulate', 'share_used', 'tied_shares', 'first_settle']
 
 # %% ../nbs/07g_race_rule.ipynb #2a224046
 import math
@@ -215,3 +215,10 @@ def tied_shares(n_configs:int,     # configs racing
     if n_configs < 2 or n_questions < 2: return [1.0]
     rng = np.random.default_rng(seed)
     return [share_used(simulate(rng.normal(size=(n_questions, n_configs)), round_size, alpha, seed=seed + s, method='t')) for s in range(sims)]
+
+def first_settle(n_questions:int, # questions in the evaluation set
+                 round_size:int,  # questions per round
+                )->int:
+    "Questions answered when the settled-leader stop first looks (after 2 rounds, `SETTLE_MIN` questions and `SETTLE_AFTER` of the set): the shortest race that does not eliminate every rival."
+    n, r = n_questions, min(round_size, n_questions)
+    return next((min(j*r, n) for j in range(2, n//r + 2) if min(j*r, n) >= max(SETTLE_MIN, SETTLE_AFTER*n)), n)
