@@ -14,6 +14,8 @@ API = {
     # models, prompts, retrieval, pipeline
     'get_model': 'models', 'Catalog': 'catalog', 'PromptStore': 'prompts', 'ChunkSpec': 'chunking', 'IndexSpec': 'retrieval',
     'retrieval_sweep': 'retrieval', 'RAGConfig': 'pipeline', 'Pipeline': 'pipeline', 'load_pipeline': 'pipeline',
+    # tasks and systems under test
+    'get_task': 'tasks', 'load_task_set': 'tasks', 'register_system': 'systems', 'Cascade': 'cascades',
     # running grids
     'Grid': 'grid', 'load_grid': 'grid', 'run_grid': 'runner', 'results': 'runner', 'RunStore': 'runstore',
     # evidence

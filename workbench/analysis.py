@@ -19,8 +19,8 @@ AXES = ('label', 'model', 'prompt', 'splitter', 'chunk_size', 'chunk_overlap', '
 def is_higher_better(metric:str # a metric name; unknown names count as higher-is-better
                     )->bool:
     "Whether a larger value of `metric` is better (from the metric registry)."
-    from workbench.metrics import REGISTRY
-    return REGISTRY[metric].higher_is_better if metric in REGISTRY else True
+    from workbench.metrics import REGISTRY, DIRECTIONS
+    return REGISTRY[metric].higher_is_better if metric in REGISTRY else DIRECTIONS.get(metric, True)
 
 def _primary(metrics:list, primary:str|None)->str:
     "The primary metric: `primary` when it is one of `metrics`, else the first metric."

@@ -110,6 +110,7 @@ def build_parser()->argparse.ArgumentParser:
     rp = sub.add_parser('report', help='execute the report notebook (papermill) and export HTML, results and summary')
     rp.add_argument('--params', help='YAML/JSON file of report parameters')
     rp.add_argument('-p', '--param', action='append', type=_kv, default=[], metavar='KEY=VALUE', help='one report parameter (JSON values: -p ks=[1,3])')
+    rp.add_argument('--task', help='what is evaluated: qa-rag (default), qa-closed, summarize, classify, extract-json, chat; sets the evaluation set, prompts and metrics unless given (the task parameter)')
     rp.add_argument('--columns', help='which column of the evaluation set holds which field, e.g. question=q,answer=a (the column_map parameter)')
     rp.add_argument('--output-dir', help='where to write the report (default: the output_dir parameter)')
     rp.add_argument('--notebook', help='report notebook (default: nbs/reports/evaluation_report.ipynb)')
@@ -214,6 +215,7 @@ def cmd_report(a):
     if a.columns:
         from workbench.data import parse_column_map
         params['column_map'] = parse_column_map(a.columns, param='--columns')
+    if a.task: params['task'] = a.task
     params.setdefault('progress', 'terminal')               # a shell shows the run's progress
     if (on := _racing(a)) is not None: params['adaptive'] = on
     for flag, k in (('round_size', 'race_round_size'), ('race_alpha', 'race_alpha')):

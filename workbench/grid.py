@@ -80,7 +80,7 @@ def config_columns(c:RAGConfig, # the config to flatten
                 **{a:_cell(v) for a,v in ax.items() if a.startswith('param_')}, label=label or c.label)
 
 # %% ../nbs/08d_grid.ipynb #2f542bec
-GRID_KEYS = ('models', 'prompts', 'chunks', 'indexes', 'ks', 'params', 'retrieval', 'embedder', 'embedders', 'configs')
+GRID_KEYS = ('models', 'prompts', 'chunks', 'indexes', 'ks', 'params', 'retrieval', 'embedder', 'embedders', 'configs', 'cascades', 'routers')
 
 def grid_from_spec(spec:dict,              # axes (`models`, `prompts`, `chunks`, ...) or `configs`, as in a grid file
                    where:str='grid spec', # what errors name as the source (e.g. the file's path)
@@ -90,14 +90,23 @@ def grid_from_spec(spec:dict,              # axes (`models`, `prompts`, `chunks`
     from workbench.schemas import GridSpec
     validate(GridSpec, spec, where, ConfigError)       # types, ranges, unknown keys, empty axes: one line naming `where` and the field
     try:
-        if 'configs' in spec: return Grid(RAGConfig.from_dict(c) for c in spec['configs'])
+        extra = _cascades(spec)
+        if extra and not {'configs', *GRID_KEYS[:-3]} & set(spec): return Grid(extra)   # only cascades and routers
+        if 'configs' in spec: return Grid([*(RAGConfig.from_dict(c) for c in spec['configs']), *extra])
         as_list = lambda k: spec[k] if isinstance(spec.get(k), list) else ([spec[k]] if k in spec else None)
         chunks = [ChunkSpec(**c) for c in as_list('chunks')] if 'chunks' in spec else None
         idx = [IndexSpec(**c) if isinstance(c, dict) else IndexSpec(kind=c) for c in as_list('indexes')] if 'indexes' in spec else None
-        return Grid.axes(models=as_list('models'), prompts=as_list('prompts') or ['qa-terse'], chunks=chunks, indexes=idx, ks=as_list('ks'),
+        return Grid(Grid.axes(models=as_list('models'), prompts=as_list('prompts') or ['qa-terse'], chunks=chunks, indexes=idx, ks=as_list('ks'),
                          params=spec.get('params'), retrieval=spec.get('retrieval', True), embedder=spec.get('embedder'),
-                         embedders=as_list('embedders'))
+                         embedders=as_list('embedders')).configs + extra)
     except WorkbenchError as e: raise ConfigError(f"{where}: {e}") from None
+
+def _cascades(spec:dict)->list:
+    "The configs of the cascades and routers of a grid spec, each registered as a system of this process."
+    from workbench.cascades import Cascade, Router
+    out = [Cascade(c['name'], c['configs'], c.get('escalate_when', 'abstained')) for c in spec.get('cascades') or []]
+    out += [Router(r['name'], r['routes'], r['pick'], r.get('default')) for r in spec.get('routers') or []]
+    return [RAGConfig.make(x.register(), retrieval=False) for x in out]
 
 def load_grid(path # a YAML or JSON file of grid axes or configs (str or Path)
              )->Grid:
@@ -113,7 +122,7 @@ def load_grid(path # a YAML or JSON file of grid axes or configs (str or Path)
 # %% ../nbs/08d_grid.ipynb #2eea6533
 class Task:
     "One (config, sample) pair: its call key, and what renders its prompt when the call is about to be made."
-    __slots__ = ('config_hash', 'sample_id', 'key', 'question', 'hits', 'retrieve_s', 'pipeline')
+    __slots__ = ('config_hash', 'sample_id', 'key', 'question', 'hits', 'retrieve_s', 'pipeline', 'values')
     def __init__(self, config_hash:str, # the config's hash (`RAGConfig.hash`)
                  sample_id:str,        # the evaluation sample's id
                  key:str,              # the call key (`call_key`): identical calls share it and are made once
@@ -121,12 +130,13 @@ class Task:
                  *,
                  hits=None,            # the retrieved chunks (`Hits`; None when closed-book): kept, the prompt is not
                  retrieve_s:float=0.0, # this question's share of its batch's retrieval time, seconds
-                 pipeline=None):       # the `Pipeline` that renders the prompt
+                 pipeline=None,        # the `Pipeline` that renders the prompt
+                 values=None):         # the row's other prompt variables (`tasks.row_variables`); None: the question only
         self.config_hash, self.sample_id, self.key, self.question = config_hash, sample_id, key, question
-        self.hits, self.retrieve_s, self.pipeline = hits, retrieve_s, pipeline
+        self.hits, self.retrieve_s, self.pipeline, self.values = hits, retrieve_s, pipeline, values
     def prepare(self):
         "The rendered prompt, its contexts and timings (`Prepared`), made now and not kept."
-        prep = self.pipeline.prepare(self.question, self.hits)
+        prep = self.pipeline.prepare(self.question, self.hits, self.values)
         prep.timings['retrieve'] = self.retrieve_s
         return prep
     @property
@@ -184,12 +194,13 @@ def plan_grid(grid:Grid,     # the configurations to plan
     from workbench.prompts import PromptStore
     from workbench.loaders import load_corpus
     from workbench.embed import get_embedder
+    from workbench.tasks import evalset_variables, row_variables
     check_evalset(evalset)
     prompts = prompts or PromptStore()
-    corpus = corpus if corpus is not None else load_corpus(get_settings().path('corpus'))
-    pipes = {}
+    if corpus is None and any(c.retrieval for c in grid): corpus = load_corpus(get_settings().path('corpus'))
+    variables, pipes = evalset_variables(evalset), {}
     for c in grid:                                  # all checks before any retrieval or call
-        pl = Pipeline(c.pinned(prompts), corpus=corpus, prompts=prompts, store=store)
+        pl = Pipeline(c.pinned(prompts), corpus=corpus, prompts=prompts, store=store, variables=variables)
         pl.model                                    # unknown model ids and missing keys fail here
         if c.retrieval and c.index.kind != 'bm25': get_embedder(c.embedder)   # and unknown embedders (naming one loads no model)
         pipes[pl.config.hash] = pl
@@ -199,19 +210,29 @@ def plan_grid(grid:Grid,     # the configurations to plan
     with show_progress(progress): _build_indexes(pipes, store, say)
     if any(pl.config.retrieval for pl in pipes.values()): say(f"retrieving for {n} questions and rendering {len(pipes)*n} prompts")
     tasks, calls = [], Calls()
+    qcol = (evalset.column_map or {}).get('question')
     for h,pl in pipes.items():
         over = pl.call_overrides()
         params = call_params(pl.model, over)
+        names = _row_names(pl, variables)
         for b in range(0, n, PLAN_BATCH):
             batch = evalset.samples[b:b+PLAN_BATCH]
             t0 = time.perf_counter()
             hits = pl.index.retrieve_many([s.question for s in batch], pl.config.k) if pl.config.retrieval else [None]*len(batch)
             share = (time.perf_counter() - t0)/len(batch) if pl.config.retrieval else 0.0
             for s, hs in zip(batch, hits):
-                t = Task(h, s.id, call_key(pl.model.id, params, pl.prepare(s.question, hs).prompt), s.question, hits=hs, retrieve_s=share, pipeline=pl)
+                vals = row_variables(s, names, qcol) if names is not None else None
+                t = Task(h, s.id, call_key(pl.model.id, params, pl.prepare(s.question, hs, vals).prompt), s.question, hits=hs, retrieve_s=share,
+                         pipeline=pl, values=vals)
                 calls.add(t); tasks.append(t)
     say(f"planned: {len(tasks)} rows, {len(calls)} unique model calls")
     return Plan(grid, evalset, corpus, pipelines=pipes, tasks=tasks, calls=calls)
+
+def _row_names(pl:Pipeline, variables:tuple)->tuple|None:
+    "The row variables `pl`'s prompt reads besides {question} and {context} (a system reads them all); None when it reads none."
+    from workbench.systems import is_system
+    names = variables if is_system(pl.config.model) else tuple(v for v in pl.prompt.input_variables if v in variables)
+    return names if names or is_system(pl.config.model) else None
 
 def _build_indexes(pipes:dict, store, say):
     "Build (or load from the stage cache) each distinct index once, shared by the pipelines that use it; one line per index."

@@ -91,6 +91,7 @@ def model_identity(model, # a built model (`get_model`): its card and call param
 def _identity(model)->dict:
     from workbench.catalog import OPENAI_COMPATIBLE
     prov = model.card.provider
+    if callable(getattr(model, 'identity', None)): return model.identity()   # a Python system: its version
     if prov == 'local':
         from workbench.models import embedded_model_path
         return {'weights': weights_hash(model.params.get('model_path') or embedded_model_path())}

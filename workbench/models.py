@@ -317,8 +317,11 @@ def get_model(model_id:str|None=None, # "provider:name"; default: the settings' 
     "A `Model` for `model_id`, with default call parameters `params` (temperature, max_tokens, stop, seed, ...)."
     model_id = model_id or get_settings().default_model
     if not isinstance(model_id, str) or ':' not in model_id: raise UnknownModelError(f"model id {model_id!r} is not of the form 'provider:name' (e.g. 'local:gemma3-270m')")
-    cat = catalog or load_catalog()
     prov = model_id.split(':', 1)[0]
+    if prov == 'system':                         # a Python system (`workbench.systems.register_system`)
+        from workbench.systems import SystemModel, system_card
+        return SystemModel(system_card(model_id.split(':', 1)[1]), **params)
+    cat = catalog or load_catalog()
     if model_id in cat: card = cat.get(model_id)
     elif prov in OPENAI_COMPATIBLE: card = ModelCard(model_id, params.pop('context_window', 8192), params.pop('max_output', 2048), local=prov != 'openai-compatible', notes='no card: free')
     else: card = cat.get(model_id)  # raises with the closest ids

@@ -50,6 +50,7 @@ class RAGConfig:
             )->'RAGConfig':
         "A config from plain values; unset ones come from the settings."
         s = get_settings()
+        if isinstance(model, str) and model.startswith('system:'): prompt = 'row@1'   # a Python system reads the row (`systems.RowPrompt`)
         chunk = ChunkSpec(**chunk) if isinstance(chunk, dict) else (chunk or ChunkSpec(size=s.chunk_size, overlap=s.chunk_overlap))
         index = IndexSpec(**index) if isinstance(index, dict) else (index or IndexSpec())
         k = s.top_k if k is None else k
@@ -196,12 +197,14 @@ class Pipeline:
                  store=None,   # where built indexes are cached: a `StageCache` or directory; None: the settings' `store_dir`
                  prompt=None,  # a `Prompt` to use instead of looking the config's up (e.g. one read from an exported file)
                  model=None,   # a `Model` to use instead of `get_model(config.model, **config.params)`
+                 variables=(), # names of the row variables the evaluation set fills besides {question} (its other columns)
                 ):
         from workbench.prompts import PromptStore
-        self.config = config
-        self.prompt = prompt or (prompts or PromptStore()).get(config.prompt)
+        from workbench.systems import is_system, RowPrompt
+        self.config, self.variables = config, tuple(variables)
+        self.prompt = RowPrompt() if is_system(config.model) else prompt or (prompts or PromptStore()).get(config.prompt)
         if '@' not in config.prompt: self.config = replace(config, prompt=self.prompt.ref)
-        check_prompt(self.prompt, self.config)
+        check_prompt(self.prompt, self.config, self.variables)
         self._corpus, self._store, self._model, self._index = corpus, store, model, None
 
     @property
@@ -224,15 +227,18 @@ class Pipeline:
         return self._index
     def __repr__(self): return f"Pipeline({self.config.label})"
 
-def check_prompt(prompt,          # a `Prompt`: its `input_variables` are checked
-                 config:RAGConfig # the config: with retrieval, the prompt needs {context} too
+def check_prompt(prompt,           # a `Prompt`: its `input_variables` are checked
+                 config:RAGConfig, # the config: with retrieval, the prompt needs {context} too
+                 variables=(),     # the row variables the evaluation set fills besides {question} (its other columns)
                 ):
-    "Raise `ConfigError` unless the pipeline can fill exactly the prompt's variables."
-    can = {'question'} | ({'context'} if config.retrieval else set())
+    "Raise `ConfigError` unless the pipeline can fill exactly the prompt's variables: {question}, the evaluation set's `variables`, and {context} with retrieval."
+    if getattr(prompt, 'ref', '') == 'row@1': return              # a system's row prompt takes whatever the row has
+    can = {'question', *variables} | ({'context'} if config.retrieval else set())
     if missing := [v for v in prompt.input_variables if v not in can]:
         why = " (retrieval is off)" if 'context' in missing else ''
         raise ConfigError(f"prompt {prompt.ref} needs {', '.join(map(repr, missing))}, which the pipeline cannot fill{why}; it fills {', '.join(sorted(can))}")
-    if 'question' not in prompt.input_variables: raise ConfigError(f"prompt {prompt.ref} has no {{question}} variable")
+    if not set(prompt.input_variables) - {'context'}: raise ConfigError(f"prompt {prompt.ref} has no {{question}} variable (nor any other column of the row)")
+    if config.retrieval and 'context' not in prompt.input_variables: raise ConfigError(f"prompt {prompt.ref} has no {{context}} variable, but retrieval is on")
     if config.retrieval and 'context' not in prompt.input_variables: raise ConfigError(f"prompt {prompt.ref} has no {{context}} variable, but retrieval is on")
 
 # %% ../nbs/06_pipeline.ipynb #587ba27c
@@ -248,22 +254,17 @@ class Prepared:
 def prepare(self:Pipeline,
             question:str, # the question to answer
             hits=None,    # chunks already retrieved for it (`retrieve_many`); None: retrieve now. Unused without retrieval
+            values=None,  # the row's other variables (`tasks.row_variables`), e.g. {'ticket': ...}; None: the question only
            )->Prepared:
-    "Retrieve (unless `hits` are given) and render the prompt for `question`."
+    "Retrieve (unless `hits` are given) and render the prompt for `question` (and the row's other `values`)."
     t0 = time.perf_counter()
     if self.config.retrieval and hits is None: hits = self.index.retrieve(question, self.config.k)
     t1 = time.perf_counter()
     ctx = context_dicts(hits) if self.config.retrieval else []
-    values = {'question': question, **({'context': format_context(ctx)} if self.config.retrieval else {})}
+    values = {**(values or {}), 'question': question, **({'context': format_context(ctx)} if self.config.retrieval else {})}
+    if self.prompt.input_variables: values = {k:v for k,v in values.items() if k in self.prompt.input_variables}
     prompt = self.prompt.render(**values)
     return Prepared(question, prompt, ctx, dict(retrieve=t1-t0, render=time.perf_counter()-t1))
-
-@patch
-def prepare_many(self:Pipeline, questions:list[str] # the questions, answered in this order
-                )->list[Prepared]:
-    "`prepare` for many questions, retrieving in one batch."
-    hits = self.index.retrieve_many(questions, self.config.k) if self.config.retrieval else [None]*len(questions)
-    return [self.prepare(q, h) for q,h in zip(questions, hits)]
 
 @patch
 def call_overrides(self:Pipeline)->dict:

@@ -167,9 +167,9 @@ def _now(): return datetime.datetime.now(datetime.timezone.utc).isoformat(timesp
 class PromptStore:
     "Prompts in a folder of YAML files, with every version kept."
     def __init__(self, path=None, # the folder; default: the settings' `prompts_dir`
-                 variables=()):    # variable names its templates may use besides `PROMPT_VARIABLES`
+                 variables=None):  # None: any plain names (a task's columns: checked against its data when a pipeline is built); names: only `PROMPT_VARIABLES` and these
         self.path = Path(path) if path else get_settings().path('prompts_dir')
-        self.variables = tuple(dict.fromkeys((*PROMPT_VARIABLES, *variables)))
+        self.variables = None if variables is None else tuple(dict.fromkeys((*PROMPT_VARIABLES, *variables)))
         if not self.path.is_dir(): raise PromptError(f"prompt folder not found: {self.path}")
         self.current = {f.stem:read_prompt_file(f, self.variables) for f in sorted(self.path.glob('*.yaml')) if not f.name.startswith('.')}
         self.versions = {n:self._read_history(n) for n in self.current}

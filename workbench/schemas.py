@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['GRID_AXES', 'SCHEMA_VERSION', 'SUPPORTED_MAJORS', 'SCORE_RANGE', 'ChunkSpecModel', 'IndexSpecModel', 'CallParams',
-           'ConfigSpec', 'GridSpec', 'PipelineFile', 'ReportParams', 'GateParams', 'SummaryScores', 'Rating',
-           'settings_model']
+           'ConfigSpec', 'CascadeSpec', 'RouterSpec', 'GridSpec', 'PipelineFile', 'ReportParams', 'GateParams',
+           'SummaryScores', 'Rating', 'settings_model']
 
 # %% ../nbs/00c_schemas.ipynb #eef8087d
 import math
@@ -91,6 +91,22 @@ class ConfigSpec(Strict):
     params: CallParams = None
     embedder: Name = None
 
+class CascadeSpec(Strict):
+    "A cascade of a grid file (`workbench.cascades.Cascade`): configurations tried in turn while the check fails."
+    expected: ClassVar[str] = 'a cascade (a mapping of name, configs, escalate_when)'
+    name: Name
+    configs: Annotated[list[ConfigSpec], Field(min_length=2, description='two or more configs, cheapest first')]
+    escalate_when: Checked(lambda v: v in ('abstained', 'invalid_json', 'empty') or isinstance(v, list) and len(v) == 2 and v[0] == 'off_label' and isinstance(v[1], list),
+                           "abstained, invalid_json, empty, or [off_label, [labels...]]") = 'abstained'
+
+class RouterSpec(Strict):
+    "A router of a grid file (`workbench.cascades.Router`): each row goes to the route its `pick` column names."
+    expected: ClassVar[str] = 'a router (a mapping of name, routes, pick, default)'
+    name: Name
+    routes: Annotated[dict[str, ConfigSpec], Field(min_length=1, description='route name -> config')]
+    pick: Described(NonEmpty, 'the column whose value names the route')
+    default: str = None
+
 GRID_AXES = ('models', 'prompts', 'chunks', 'indexes', 'ks', 'params', 'retrieval', 'embedder', 'embedders')
 
 class GridSpec(Strict):
@@ -106,6 +122,8 @@ class GridSpec(Strict):
     embedder: Name = None
     embedders: Listed(Name, str, what='an embedder name, or a non-empty list of them (e.g. [minilm, mpnet])') = None
     configs: Annotated[list[ConfigSpec], Field(min_length=1, description='a non-empty list of configs (mappings of model, prompt, chunk, index, k, ...)')] = None
+    cascades: Annotated[list[CascadeSpec], Field(description='cascades (mappings of name, configs, escalate_when), beside the configs')] = None
+    routers: Annotated[list[RouterSpec], Field(description='routers (mappings of name, routes, pick, default), beside the configs')] = None
     @model_validator(mode='after')
     def _one_form(self):
         if self.configs is not None and (axes := [a for a in GRID_AXES if a in self.model_fields_set]):
@@ -198,6 +216,7 @@ PROGRESS_MODES = ('notebook', 'terminal', 'off')
 class ReportParams(Strict):
     "The evaluation report's parameters (the `parameters` cell of nbs/reports/evaluation_report.ipynb)."
     title: str = ''
+    task: Described(NonEmpty, 'a task name (workbench.tasks), e.g. qa-rag or classify') = 'qa-rag'
     evalset: Described(NonEmpty, 'an evaluation set file (a non-empty path)')
     corpus: Described(NonEmpty, 'a corpus folder or file (a non-empty path)')
     column_map: Annotated[dict[str, NonEmpty], Field(description='a mapping field -> column, e.g. {question: q}')] = {}

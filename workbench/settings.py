@@ -26,6 +26,7 @@ DEFAULTS = dict(
     evalset='datasets/support_eval.jsonl', # default evaluation set
     corpus='datasets/support_kb',      # default corpus (folder of documents)
     prompts_dir='datasets/prompts',    # prompt store folder
+    tasks_dir='datasets/tasks',        # the built-in tasks' sample sets (`workbench.tasks`)
     model_catalog='',                  # TOML file of extra/overriding model cards ('' for none)
     chunk_size=800,                    # characters per chunk
     chunk_overlap=100,                 # characters shared by neighbouring chunks
@@ -44,7 +45,7 @@ DEFAULTS = dict(
 )
 
 # %% ../nbs/00_settings.ipynb #977be9a4
-PATH_KEYS = ('store_dir', 'evalset', 'corpus', 'prompts_dir', 'model_catalog')
+PATH_KEYS = ('store_dir', 'evalset', 'corpus', 'prompts_dir', 'tasks_dir', 'model_catalog')
 ENV_PREFIX = 'WORKBENCH_'
 SECRET_WORDS = ('key', 'token', 'secret', 'password')
 
