@@ -82,13 +82,21 @@ class Compare(Job):
                  store=None,                    # the `RunStore` the comparison runs are written to
                  index_store=None,              # stage cache (or store directory) for indexes
                  catalog=None,                  # model `Catalog`; default `load_catalog()`
-                 questions=None):               # sample ids to start with (instead of `n` sampled ones)
+                 questions=None,                # sample ids to start with (instead of `n` sampled ones)
+                 task=None):                    # a task (`workbench.tasks`): its sample set, metrics and prompts are the defaults
         from workbench.prompts import PromptStore
         from workbench.runstore import RunStore
+        from workbench.tasks import get_task, load_task_set
+        if (t := get_task(task) if task is not None else None) is not None:
+            evalset = load_task_set(t) if evalset is None else evalset
+            metrics = t.metrics if metrics == ('f1', 'em') else metrics
+            configs = configs or [RAGConfig.make(prompt=p, retrieval=t.retrieval) for p in (t.prompts * 2)[:2]]
         if evalset is None or corpus is None:
             ev, kb = load_sample()
             evalset, corpus = (ev if evalset is None else evalset), (kb if corpus is None else corpus)
-        self.evalset, self.corpus, self.metrics, self.index_store = evalset, corpus, tuple(metrics), index_store
+        self.evalset, self.corpus, self.index_store = evalset, corpus, index_store
+        self.metric_objects = tuple(metrics)                     # names, or a task's own `Metric`s ...
+        self.metrics = tuple(getattr(m, 'name', m) for m in metrics)   # ... and the names the tables use
         self.prompts = prompts if isinstance(prompts, PromptStore) else PromptStore(prompts)
         self.store, self.models = store or RunStore(), model_ids(catalog)
         configs = [as_config(c) for c in (configs or [RAGConfig.make(prompt='qa-terse'), RAGConfig.make(prompt='qa-cited')])]
@@ -152,9 +160,10 @@ async def _arun(self:Compare):
         same = [i+1 for i,c in enumerate(configs) if [d.hash for d in configs].count(c.hash) > 1]
         raise WidgetError(f"configs {' and '.join(f'C{i}' for i in same)} are the same: change one of them")
     if not self.sample_ids: raise WidgetError("no questions: select at least one")
-    sub = EvalSet([self.evalset[i] for i in self.sample_ids], name=f"{self.evalset.name}-compare")
+    ids = set(self.sample_ids)
+    sub = self.evalset.filter(lambda s: s.id in ids, name=f"{self.evalset.name}-compare")   # its columns stay prompt variables
     await asyncio.to_thread(self._warm, configs, sub[0].question)
-    res = await arun_grid(Grid(configs), sub, self.corpus, self.metrics, name='compare', store=self.store, prompts=self.prompts,
+    res = await arun_grid(Grid(configs), sub, self.corpus, self.metric_objects, name='compare', store=self.store, prompts=self.prompts,
                           index_store=self.index_store, progress=False)
     self.last = summarize(CompareRun(res.run_id, configs, join_samples(res.to_pandas(), sub)), self.metrics)
     return self.table

@@ -6,6 +6,7 @@
 __all__ = ['PlaygroundResult', 'Playground']
 
 # %% ../../nbs/10a_ui_playground.ipynb #7e3ee413
+import asyncio
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 import ipywidgets as W
@@ -34,12 +35,21 @@ class Playground(Job):
                  config=None,           # the starting `RAGConfig` (or a dict for `RAGConfig.make`); default from the settings
                  metrics=('em', 'f1'),  # answer metrics shown when the question has a reference
                  store=None,            # stage cache (or store directory) for indexes; default the settings' `store_dir`
-                 catalog=None):         # model `Catalog`; default `load_catalog()`
+                 catalog=None,          # model `Catalog`; default `load_catalog()`
+                 task=None):            # a task (`workbench.tasks`, e.g. 'classify'): its sample set, metrics and first prompt are the defaults
         from workbench.prompts import PromptStore
+        from workbench.tasks import get_task, load_task_set, evalset_variables
+        t = get_task(task) if task is not None else None
+        if t is not None and evalset is None: evalset = load_task_set(t)
+        if t is not None and metrics == ('em', 'f1'): metrics = t.metrics
+        if t is not None and config is None: config = dict(prompt=t.prompts[0], retrieval=t.retrieval)
         if evalset is None or corpus is None:
             ev, kb = load_sample()
             evalset, corpus = (ev if evalset is None else evalset), (kb if corpus is None else corpus)
         self.evalset, self.corpus, self.metrics, self.store = evalset, corpus, tuple(metrics), store
+        self.names = evalset_variables(evalset)                 # the row's other prompt variables (its question column's name too)
+        self._qcol = (evalset.column_map or {}).get('question')  # e.g. 'ticket': the question box fills it
+        self.values = {n: '' for n in self.names if n != self._qcol}   # one field each in the view
         self.prompts = prompts if isinstance(prompts, PromptStore) else PromptStore(prompts)
         config = RAGConfig.make(**config) if isinstance(config, dict) else config
         self.form = ConfigForm(self.prompts, config, model_ids(catalog))
@@ -81,8 +91,11 @@ class Playground(Job):
 def pick_sample(self:Playground, sample_id:str|None # the id of a sample of the evaluation set; None: type your own
                ):
     "Ask the question of evaluation sample `sample_id` (None: type your own)."
+    from workbench.tasks import row_variables
     self.sample_id = sample_id
-    if sample_id is not None: self.question = self.evalset[sample_id].question
+    if sample_id is not None:
+        s = self.evalset[sample_id]
+        self.question, self.values = s.question, {n: v for n,v in row_variables(s, self.names).items() if n in self.values}
     self._refresh()
 
 @patch
@@ -115,7 +128,7 @@ def _gold(self:Playground, sample):
 def pipeline(self:Playground)->Pipeline:
     "The `Pipeline` of the current choices (kept per config, so indexes and models load once)."
     cfg, p = self.config, self.prompt
-    if cfg.hash not in self._pipelines: self._pipelines[cfg.hash] = Pipeline(cfg, corpus=self.corpus, prompt=p, store=self.store)
+    if cfg.hash not in self._pipelines: self._pipelines[cfg.hash] = Pipeline(cfg, corpus=self.corpus, prompt=p, store=self.store, variables=self.names)
     return self._pipelines[cfg.hash]
 
 @patch
@@ -138,7 +151,9 @@ async def _arun(self:Playground):
     q = self.question.strip()
     if not q: raise WidgetError("no question: type one or pick one from the evaluation set")
     pl, sample = self.pipeline(), self.sample
-    ans = await pl.aanswer(q)
+    values = {**self.values, **({self._qcol: q} if self._qcol in self.names else {})}
+    prep = await asyncio.to_thread(pl.prepare, q, None, values)           # the row's other columns fill their variables
+    ans = pl.finish(prep, await pl.model.agenerate(prep.prompt, **pl.call_overrides()))
     self.result = PlaygroundResult(ans, sample, label=pl.config.label, scores=self.score(ans, sample, pl.prompt))
     g = ans.generation
     self.runs.append(dict(question=q, sample_id=sample.id if sample else None, config_hash=pl.config.hash, label=pl.config.label, answer=ans.answer,
@@ -203,7 +218,9 @@ class PlaygroundView(View):
         c, st = self.c, {'description_width': 'initial'}
         opts = [('(type your own question)', None)] + [(f"{s.id}: {s.question[:70]}", s.id) for s in c.evalset]
         self.sample_pick = add_classes(W.Dropdown(options=opts, value=None, description='question from the eval set', style=st, layout=W.Layout(width='640px')), 'wb-sample')
-        self.question_box = add_classes(W.Textarea(placeholder='Type a question…', layout=W.Layout(width='640px', height='52px')), 'wb-question')
+        what = c._qcol if c._qcol in c.names else 'question'
+        self.question_box = add_classes(W.Textarea(placeholder=f'Type a {what}…', layout=W.Layout(width='640px', height='52px')), 'wb-question')
+        self.value_boxes = {n: add_classes(W.Textarea(description=n, style=st, layout=W.Layout(width='640px', height='36px')), 'wb-var', f"wb-var-{n}") for n in c.values}
         self.template_box = add_classes(W.Textarea(layout=W.Layout(width='640px', height='120px')), 'wb-template')
         self.note_box = add_classes(W.Text(placeholder='why this version (optional)', layout=W.Layout(width='300px')), 'wb-note')
         self.save_button = add_classes(W.Button(description='Save as new version', icon='save', tooltip='record the edited template in the prompt store'), 'wb-save')
@@ -219,7 +236,7 @@ class PlaygroundView(View):
         editor = W.VBox([self.template_label, self.template_box, W.HBox([self.note_box, self.save_button])])
         self.prompt_acc = W.Accordion([self.prompt_html], titles=('prompt as sent',), selected_index=None)
         self.template_acc = W.Accordion([editor], titles=('prompt template (editable)',), selected_index=None)
-        self.box = add_classes(W.VBox([W.HTML(CSS + "<b>Playground</b>"), self.sample_pick, self.question_box, c.form.view.box, self.template_acc,
+        self.box = add_classes(W.VBox([W.HTML(CSS + "<b>Playground</b>"), self.sample_pick, self.question_box, *self.value_boxes.values(), c.form.view.box, self.template_acc,
                                     W.HBox([self.run_button, self.cancel_button, self.status_html]), self.answer_html, self.chunks_html, self.prompt_acc,
                                     W.HBox([self.compare_button, self.export_box, self.export_button]), self.notice_html, self.compare_box]),
                             'wb-root', 'wb-playground')
@@ -228,6 +245,7 @@ class PlaygroundView(View):
         c = self.c
         self.on(self.sample_pick, c.pick_sample)
         self.on(self.question_box, lambda v: setattr(c, 'question', v))
+        for n, box in self.value_boxes.items(): self.on(box, lambda v, n=n: c.values.__setitem__(n, v))
         self.on(self.template_box, lambda v: (setattr(c, 'template', v), c._refresh()))
         c.form.view.on(c.form.view.prompt_pick, c.select_prompt)      # muted with the form's own redraws
         self.run_button.on_click(lambda b: self._do(c.run))
@@ -248,6 +266,7 @@ def refresh(self:PlaygroundView):
     c = self.c
     running = c.status == 'running'
     self.show(self.sample_pick, c.sample_id); self.show(self.question_box, c.question); self.show(self.template_box, c.template)
+    for n, box in self.value_boxes.items(): self.show(box, c.values.get(n, ''))
     c.form._refresh()
     self.run_button.disabled, self.cancel_button.disabled = running, not running
     self.status_html.value = status_html(c)
