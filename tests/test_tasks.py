@@ -150,5 +150,6 @@ def test_each_task_produces_its_report(store, name, tmp_path):
     for part in TASK_SECTIONS[name]: assert part in html, (name, part)
     t = get_task(name)
     assert s['winner']['metric'] == t.decides and s['parameters']['task'] == name and s['parameters']['prompts'] == list(t.prompts)
+    assert all(s['parameters'][k] == v for k, v in t.params.items() if k not in params)     # the task's generation defaults
     lb = s['leaderboard']
     assert len(lb) == len(t.prompts) and all(row['n'] == 8 for row in lb)

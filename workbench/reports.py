@@ -71,16 +71,17 @@ def check_parameters(params:dict,  # name -> value, over the notebook's defaults
     validate(ReportParams, {k:p[k] for k in ReportParams.model_fields if k in p}, 'report parameter', ReportError, assign=True)
     return p
 
-TASK_DEFAULTS = ('evalset', 'prompts', 'metrics', 'primary_metric')   # what a task sets unless the parameters do
+TASK_DEFAULTS = ('evalset', 'prompts', 'metrics', 'primary_metric', 'max_tokens', 'repeat_penalty')   # what a task sets unless the parameters do
 
 def task_parameters(task:str, # the report's `task` parameter
                     given:dict, # the parameters the caller set (they win over the task's)
                    )->dict:
-    "The parameters task `task` sets where `given` does not: its sample set, its prompts, its metrics and the one that decides."
+    "The parameters task `task` sets where `given` does not: its sample set, prompts, metrics, the one that decides, and its generation defaults."
     from workbench.tasks import get_task, TaskError
     try: t = get_task(task)
     except TaskError as e: raise ReportError(f"report parameter task: {e}") from None
-    own = dict(evalset=str(_task_sample(t)) if t.sample else None, prompts=list(t.prompts), metrics=[getattr(m, 'name', m) for m in t.metrics], primary_metric=t.decides)
+    own = dict(evalset=str(_task_sample(t)) if t.sample else None, prompts=list(t.prompts), metrics=[getattr(m, 'name', m) for m in t.metrics],
+               primary_metric=t.decides, **{k:v for k,v in t.params.items() if k in TASK_DEFAULTS})
     return {k:v for k,v in own.items() if k not in given and v is not None}
 
 def _task_sample(t):

@@ -9,7 +9,7 @@ __all__ = ['REFERENCE_FIELDS', 'OFF_LABEL', 'LENGTH_RATIO', 'CLASSIFY_LABELS', '
            'confusion_figure', 'parse_json_answer', 'json_valid', 'json_metrics', 'field_table', 'format_history',
            'read_conversations', 'define_task', 'get_task', 'load_task_set']
 
-# %% ../nbs/07h_tasks.ipynb #39a92ff5
+# %% ../nbs/07h_tasks.ipynb #7cc88f5a
 import json, re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,7 +19,7 @@ from .records import WorkbenchDataError
 from .data import Sample, EvalSet
 from .metrics import Metric, MetricError, normalize_answer, token_f1
 
-# %% ../nbs/07h_tasks.ipynb #1f5edffc
+# %% ../nbs/07h_tasks.ipynb #c49f13a9
 class TaskError(WorkbenchError, ValueError):
     "A task is unknown, or its definition (labels, schema) cannot be used."
 
@@ -38,6 +38,7 @@ class EvalTask:
     hidden:tuple=()                  # columns no prompt may read (the references, under their own names)
     sample:str|None=None             # its bundled sample set, relative to the settings' `tasks_dir`
     read:Callable|None=None          # read(path) -> EvalSet for files that are not one sample per row (chat)
+    params:dict=field(default_factory=dict)  # its report's generation defaults (max_tokens, repeat_penalty)
     def __post_init__(self):
         if self.schema is not None: check_schema(self.schema, self.name)
         object.__setattr__(self, 'labels', tuple(self.labels)); object.__setattr__(self, 'metrics', tuple(self.metrics))
@@ -57,7 +58,7 @@ def check_schema(schema,          # a JSON Schema (a dict), or anything a user p
     try: jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as e: raise TaskError(f"{where}: not a valid JSON Schema: {e.message} (at {'/'.join(map(str, e.absolute_path)) or 'the top'})") from None
 
-# %% ../nbs/07h_tasks.ipynb #6eab628c
+# %% ../nbs/07h_tasks.ipynb #82e87745
 REFERENCE_FIELDS = ('references', 'gold_context_ids', 'gold_contexts', 'answerable')   # Sample fields a prompt never reads
 
 def _as_text(v)->str: return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True, default=str)
@@ -86,7 +87,7 @@ def row_variables(sample:Sample, # one row of the evaluation set
         if k in sample.metadata: out[k] = _as_text(sample.metadata[k])
     return out
 
-# %% ../nbs/07h_tasks.ipynb #359a72d1
+# %% ../nbs/07h_tasks.ipynb #34d8d4c1
 def check_variables(prompt,         # a `Prompt` (its `input_variables`), or its variable names
                     evalset:EvalSet, # the evaluation set whose rows fill it
                     retrieval:bool=False, # whether {context} is filled (the config retrieves)
@@ -100,7 +101,7 @@ def check_variables(prompt,         # a `Prompt` (its `input_variables`), or its
         raise TaskError(f"prompt {ref} needs {', '.join('{'+v+'}' for v in missing)}, which evaluation set {evalset.name!r} lacks; "
                         f"its rows fill {', '.join('{'+v+'}' for v in sorted(can))}")
 
-# %% ../nbs/07h_tasks.ipynb #1a843b0b
+# %% ../nbs/07h_tasks.ipynb #02ddb3bf
 OFF_LABEL = '(off-label)'   # what an answer naming no label is, in tables and the confusion matrix
 
 def normalize_label(answer:str, # the model's answer
@@ -113,7 +114,7 @@ def normalize_label(answer:str, # the model's answer
     hits = [(m.start(), l) for n,l in norm.items() if n and (m := re.search(rf'(?<!\w){re.escape(n)}(?!\w)', a))]
     return min(hits)[1] if hits else None
 
-# %% ../nbs/07h_tasks.ipynb #2fc41a67
+# %% ../nbs/07h_tasks.ipynb #c8ba479c
 def label_metrics(labels # the label set (at least two labels)
                  )->tuple[Metric, Metric]:
     "Two row metrics for a label set: 'accuracy' (the answer's label equals the reference) and 'off_label' (the answer names no label)."
@@ -133,7 +134,7 @@ def check_labels(evalset:EvalSet, # the classification set
             got = s.references[0] if len(s.references) == 1 else list(s.references)
             raise WorkbenchDataError(evalset.source or evalset.name, f"sample {s.id!r}: label {got!r} is not in the label set ({', '.join(labels)})", line=i, field='references')
 
-# %% ../nbs/07h_tasks.ipynb #53c67808
+# %% ../nbs/07h_tasks.ipynb #d0ae4f0b
 def predicted_labels(df,     # result rows: answer, error
                      labels, # the label set
                     ):
@@ -192,7 +193,7 @@ def confusion_figure(df,           # result rows of ONE config: answer, error, r
     m = confusion(df, labels)
     return px.imshow(m, text_auto=True, color_continuous_scale='Blues', title=title or 'confusion matrix', labels=dict(x='predicted', y='reference', color='rows'))
 
-# %% ../nbs/07h_tasks.ipynb #93997eb3
+# %% ../nbs/07h_tasks.ipynb #71034b81
 def parse_json_answer(text:str # the model's answer
                      ):
     "The first JSON object in `text` (text around it is ignored), or None when there is none."
@@ -248,14 +249,14 @@ def field_table(df,            # result rows with `references` (a JSON object ea
                                   for x, y in zip(got, want)) / len(g)})
     return pd.DataFrame(out)
 
-# %% ../nbs/07h_tasks.ipynb #e226fdf3
+# %% ../nbs/07h_tasks.ipynb #e90fa8d3
 def _length_ratio(sample, row):
     ref = len((sample.references[0] if sample.references else '').split())
     return len((row.get('answer') or '').split()) / ref if ref else None
 
 LENGTH_RATIO = Metric('length_ratio', _length_ratio, ('reference',), description='answer words / reference words (near 1: the expected length)')
 
-# %% ../nbs/07h_tasks.ipynb #21477c90
+# %% ../nbs/07h_tasks.ipynb #4b035aeb
 def format_history(turns:list # turns {'role', 'content'} before the user turn being answered
                   )->str:
     "The turns as a transcript: 'User: ...' and 'Assistant: ...' lines."
@@ -283,7 +284,7 @@ def read_conversations(path, # a JSONL file: id, conversation (a list of turns),
                                   metadata={**extra, 'history': format_history(conv[:i-1]), 'conversation_id': cid, 'turn': n}))
     return EvalSet(samples, name or path.stem, str(path), columns_found=['id', 'conversation', *extra], column_map={'question': 'question', 'references': 'conversation'})
 
-# %% ../nbs/07h_tasks.ipynb #d99f33ae
+# %% ../nbs/07h_tasks.ipynb #a7ca5b2a
 def _tasks_file(*parts)->Path: return get_settings().path('tasks_dir').joinpath(*parts)
 
 def _read_json(f:Path):
@@ -300,15 +301,17 @@ _BUILTIN = {   # name -> a function that makes the task (the extraction schema i
                                   sections=('abstention',), prompts=('qa-closed',)),
     'summarize': lambda: EvalTask('summarize', 'short documents summarised in a sentence or two', columns={'question': 'document', 'references': 'summary'},
                                   metrics=('rouge_l', LENGTH_RATIO), sections=('length',), prompts=('summarize-brief', 'summarize-tldr'),
-                                  sample='summarize/documents.jsonl'),
+                                  sample='summarize/documents.jsonl', params={'max_tokens': 64}),
     'classify': lambda: EvalTask('classify', 'support tickets sorted into a fixed label set', columns={'question': 'ticket', 'references': 'label'},
                                  metrics=label_metrics(CLASSIFY_LABELS), sections=('labels',), prompts=('classify-ticket', 'classify-ticket-defs'),
-                                 labels=CLASSIFY_LABELS, sample='classify/tickets.jsonl'),
+                                 labels=CLASSIFY_LABELS, sample='classify/tickets.jsonl', params={'max_tokens': 6, 'repeat_penalty': 1.0}),
     'extract-json': lambda: EvalTask('extract-json', 'fields extracted from customer messages as JSON', columns={'question': 'message'},
                                      metrics=json_metrics(s := _read_json(_tasks_file('extract', 'schema.json'))), sections=('fields',),
-                                     prompts=('extract-fields',), schema=s, hidden=('expected',), sample='extract/messages.jsonl'),
+                                     prompts=('extract-fields',), schema=s, hidden=('expected',), sample='extract/messages.jsonl',
+                                     params={'max_tokens': 96, 'repeat_penalty': 1.0}),
     'chat': lambda: EvalTask('chat', 'support conversations: every assistant turn answered from the history', metrics=('rouge_l', 'f1'),
-                             sections=('turns',), prompts=('chat-support',), sample='chat/conversations.jsonl', read=read_conversations),
+                             sections=('turns',), prompts=('chat-support',), sample='chat/conversations.jsonl', read=read_conversations,
+                             params={'max_tokens': 48}),
 }
 BUILTIN_TASKS = tuple(_BUILTIN)
 
@@ -331,7 +334,7 @@ def get_task(name # a task's name, or an `EvalTask`
     if name not in _BUILTIN: raise TaskError(f"unknown task {name!r}; known: {', '.join(dict.fromkeys([*BUILTIN_TASKS, *_USER_TASKS]))}")
     return _BUILTIN[name]()
 
-# %% ../nbs/07h_tasks.ipynb #3a795bd0
+# %% ../nbs/07h_tasks.ipynb #a1879c00
 def load_task_set(task,              # a task name or `EvalTask`
                   path=None,         # the file; None: the task's bundled sample set
                   column_map=None,   # field -> column, overriding the task's `columns`
