@@ -144,6 +144,7 @@ def test_each_task_produces_its_report(store, name, tmp_path):
     from workbench.reports import run_report
     params = dict(task=name, sample_n=8, max_tokens={'extract-json': 64, 'summarize': 40, 'chat': 32}.get(name, 8), title=f'{name} report', adaptive=False)
     if name == 'qa-closed': params['evalset'] = 'datasets/support_eval.jsonl'
+    if name in ('summarize', 'chat'): params.update(judge='local:gemma3-270m', judge_n=2)   # the task's rubrics, graded by the embedded model
     r = run_report(params, output_dir=tmp_path / 'out')
     html, s = r.html.read_text(), r.load_summary()
     assert f'Task <strong>{name}</strong>' in html and 'The decision' in html and 'No retrieval' in html
@@ -151,5 +152,8 @@ def test_each_task_produces_its_report(store, name, tmp_path):
     t = get_task(name)
     assert s['winner']['metric'] == t.decides and s['parameters']['task'] == name and s['parameters']['prompts'] == list(t.prompts)
     assert all(s['parameters'][k] == v for k, v in t.params.items() if k not in params)     # the task's generation defaults
+    if name in ('summarize', 'chat'):
+        assert 'The judge' in html and set(s['judges']) == {r.name for r in t.rubrics}
+        assert all(j['n'] + j['errors'] == 2 for j in s['judges'].values())     # each graded row has a score or says why not
     lb = s['leaderboard']
     assert len(lb) == len(t.prompts) and all(row['n'] == 8 for row in lb)

@@ -162,6 +162,10 @@ def check_inputs(p:dict # report parameters, checked (`check_parameters`)
     if p.get('progress', 'notebook') not in PROGRESS: raise ReportError(f"report parameter progress={p['progress']!r}: expected one of {', '.join(PROGRESS)}")
     ev, kb = load_inputs(p)
     check_evalset_metrics(ev, report_metrics(p))
+    if p.get('judge'):                                 # an unknown judge model fails here, before the run
+        from workbench.judges import judge_model
+        try: judge_model(p['judge'])
+        except WorkbenchError as e: raise ReportError(f"report parameter judge: {e}") from None
     grid = report_grid(p)
     if axes := p.get('heatmap_axes'):
         if len(axes) != 2: raise ReportError(f"report parameter heatmap_axes={axes!r}: expected two grid axes (or [] to pick them)")

@@ -7,9 +7,9 @@ __all__ = ['REFERENCE_FIELDS', 'OFF_LABEL', 'LENGTH_RATIO', 'CLASSIFY_LABELS', '
            'check_schema', 'evalset_variables', 'row_variables', 'check_variables', 'normalize_label', 'label_metrics',
            'check_labels', 'predicted_labels', 'classification_table', 'per_class_table', 'confusion',
            'confusion_figure', 'parse_json_answer', 'json_valid', 'json_metrics', 'field_table', 'format_history',
-           'read_conversations', 'define_task', 'get_task', 'load_task_set']
+           'read_conversations', 'task_rubrics', 'define_task', 'get_task', 'load_task_set']
 
-# %% ../nbs/07h_tasks.ipynb #7cc88f5a
+# %% ../nbs/07h_tasks.ipynb #4a560cd6
 import json, re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,7 +19,7 @@ from .records import WorkbenchDataError
 from .data import Sample, EvalSet
 from .metrics import Metric, MetricError, normalize_answer, token_f1
 
-# %% ../nbs/07h_tasks.ipynb #c49f13a9
+# %% ../nbs/07h_tasks.ipynb #4bdb5c9b
 class TaskError(WorkbenchError, ValueError):
     "A task is unknown, or its definition (labels, schema) cannot be used."
 
@@ -39,6 +39,7 @@ class EvalTask:
     sample:str|None=None             # its bundled sample set, relative to the settings' `tasks_dir`
     read:Callable|None=None          # read(path) -> EvalSet for files that are not one sample per row (chat)
     params:dict=field(default_factory=dict)  # its report's generation defaults (max_tokens, repeat_penalty)
+    rubrics:tuple=()                 # judge rubrics (`judges.Rubric`) a report grades the leader's answers on when given a judge model
     def __post_init__(self):
         if self.schema is not None: check_schema(self.schema, self.name)
         object.__setattr__(self, 'labels', tuple(self.labels)); object.__setattr__(self, 'metrics', tuple(self.metrics))
@@ -58,7 +59,7 @@ def check_schema(schema,          # a JSON Schema (a dict), or anything a user p
     try: jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as e: raise TaskError(f"{where}: not a valid JSON Schema: {e.message} (at {'/'.join(map(str, e.absolute_path)) or 'the top'})") from None
 
-# %% ../nbs/07h_tasks.ipynb #82e87745
+# %% ../nbs/07h_tasks.ipynb #a03099df
 REFERENCE_FIELDS = ('references', 'gold_context_ids', 'gold_contexts', 'answerable')   # Sample fields a prompt never reads
 
 def _as_text(v)->str: return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True, default=str)
@@ -87,7 +88,7 @@ def row_variables(sample:Sample, # one row of the evaluation set
         if k in sample.metadata: out[k] = _as_text(sample.metadata[k])
     return out
 
-# %% ../nbs/07h_tasks.ipynb #34d8d4c1
+# %% ../nbs/07h_tasks.ipynb #cb467352
 def check_variables(prompt,         # a `Prompt` (its `input_variables`), or its variable names
                     evalset:EvalSet, # the evaluation set whose rows fill it
                     retrieval:bool=False, # whether {context} is filled (the config retrieves)
@@ -101,7 +102,7 @@ def check_variables(prompt,         # a `Prompt` (its `input_variables`), or its
         raise TaskError(f"prompt {ref} needs {', '.join('{'+v+'}' for v in missing)}, which evaluation set {evalset.name!r} lacks; "
                         f"its rows fill {', '.join('{'+v+'}' for v in sorted(can))}")
 
-# %% ../nbs/07h_tasks.ipynb #02ddb3bf
+# %% ../nbs/07h_tasks.ipynb #2b2537fc
 OFF_LABEL = '(off-label)'   # what an answer naming no label is, in tables and the confusion matrix
 
 def normalize_label(answer:str, # the model's answer
@@ -114,7 +115,7 @@ def normalize_label(answer:str, # the model's answer
     hits = [(m.start(), l) for n,l in norm.items() if n and (m := re.search(rf'(?<!\w){re.escape(n)}(?!\w)', a))]
     return min(hits)[1] if hits else None
 
-# %% ../nbs/07h_tasks.ipynb #c8ba479c
+# %% ../nbs/07h_tasks.ipynb #062a9012
 def label_metrics(labels # the label set (at least two labels)
                  )->tuple[Metric, Metric]:
     "Two row metrics for a label set: 'accuracy' (the answer's label equals the reference) and 'off_label' (the answer names no label)."
@@ -134,7 +135,7 @@ def check_labels(evalset:EvalSet, # the classification set
             got = s.references[0] if len(s.references) == 1 else list(s.references)
             raise WorkbenchDataError(evalset.source or evalset.name, f"sample {s.id!r}: label {got!r} is not in the label set ({', '.join(labels)})", line=i, field='references')
 
-# %% ../nbs/07h_tasks.ipynb #d0ae4f0b
+# %% ../nbs/07h_tasks.ipynb #12579ed3
 def predicted_labels(df,     # result rows: answer, error
                      labels, # the label set
                     ):
@@ -193,7 +194,7 @@ def confusion_figure(df,           # result rows of ONE config: answer, error, r
     m = confusion(df, labels)
     return px.imshow(m, text_auto=True, color_continuous_scale='Blues', title=title or 'confusion matrix', labels=dict(x='predicted', y='reference', color='rows'))
 
-# %% ../nbs/07h_tasks.ipynb #71034b81
+# %% ../nbs/07h_tasks.ipynb #f7e3fbe1
 def parse_json_answer(text:str # the model's answer
                      ):
     "The first JSON object in `text` (text around it is ignored), or None when there is none."
@@ -249,14 +250,14 @@ def field_table(df,            # result rows with `references` (a JSON object ea
                                   for x, y in zip(got, want)) / len(g)})
     return pd.DataFrame(out)
 
-# %% ../nbs/07h_tasks.ipynb #e90fa8d3
+# %% ../nbs/07h_tasks.ipynb #40fae6b1
 def _length_ratio(sample, row):
     ref = len((sample.references[0] if sample.references else '').split())
     return len((row.get('answer') or '').split()) / ref if ref else None
 
 LENGTH_RATIO = Metric('length_ratio', _length_ratio, ('reference',), description='answer words / reference words (near 1: the expected length)')
 
-# %% ../nbs/07h_tasks.ipynb #4b035aeb
+# %% ../nbs/07h_tasks.ipynb #a7d6b67c
 def format_history(turns:list # turns {'role', 'content'} before the user turn being answered
                   )->str:
     "The turns as a transcript: 'User: ...' and 'Assistant: ...' lines."
@@ -284,13 +285,26 @@ def read_conversations(path, # a JSONL file: id, conversation (a list of turns),
                                   metadata={**extra, 'history': format_history(conv[:i-1]), 'conversation_id': cid, 'turn': n}))
     return EvalSet(samples, name or path.stem, str(path), columns_found=['id', 'conversation', *extra], column_map={'question': 'question', 'references': 'conversation'})
 
-# %% ../nbs/07h_tasks.ipynb #a7ca5b2a
+# %% ../nbs/07h_tasks.ipynb #f1ac362d
 def _tasks_file(*parts)->Path: return get_settings().path('tasks_dir').joinpath(*parts)
 
 def _read_json(f:Path):
     from workbench.records import read_text
     try: return json.loads(read_text(f))
     except json.JSONDecodeError as e: raise WorkbenchDataError(f, f"not valid JSON: {e.msg}", line=e.lineno) from None
+
+def task_rubrics(name:str # 'summarize' or 'chat'
+                )->tuple:
+    "The judge rubrics of a built-in task: a summary's faithfulness and coverage; a chat turn in its conversation."
+    from workbench.judges import Rubric
+    if name == 'summarize':
+        return (Rubric('faithfulness', "Every statement of the answer (a summary) is supported by the question (the document it summarises); "
+                       "nothing is invented or contradicted.", scale=(1, 5)),
+                Rubric('coverage', "The answer (a summary) states the main points of the reference summary.", scale=(1, 5)))
+    if name == 'chat':
+        return (Rubric('conversation', "The answer is the assistant's next turn: it answers the user's last message (the question), "
+                       "fits the conversation so far (the context) and agrees with the reference turn; brief and polite.", scale=(1, 5)),)
+    return ()
 
 CLASSIFY_LABELS = ('billing', 'shipping', 'returns', 'technical', 'account')   # the support-ticket categories of the classify sample set
 
@@ -301,7 +315,7 @@ _BUILTIN = {   # name -> a function that makes the task (the extraction schema i
                                   sections=('abstention',), prompts=('qa-closed',)),
     'summarize': lambda: EvalTask('summarize', 'short documents summarised in a sentence or two', columns={'question': 'document', 'references': 'summary'},
                                   metrics=('rouge_l', LENGTH_RATIO), sections=('length',), prompts=('summarize-brief', 'summarize-tldr'),
-                                  sample='summarize/documents.jsonl', params={'max_tokens': 64}),
+                                  sample='summarize/documents.jsonl', params={'max_tokens': 64}, rubrics=task_rubrics('summarize')),
     'classify': lambda: EvalTask('classify', 'support tickets sorted into a fixed label set', columns={'question': 'ticket', 'references': 'label'},
                                  metrics=label_metrics(CLASSIFY_LABELS), sections=('labels',), prompts=('classify-ticket', 'classify-ticket-defs'),
                                  labels=CLASSIFY_LABELS, sample='classify/tickets.jsonl', params={'max_tokens': 6, 'repeat_penalty': 1.0}),
@@ -311,7 +325,7 @@ _BUILTIN = {   # name -> a function that makes the task (the extraction schema i
                                      params={'max_tokens': 96, 'repeat_penalty': 1.0}),
     'chat': lambda: EvalTask('chat', 'support conversations: every assistant turn answered from the history', metrics=('rouge_l', 'f1'),
                              sections=('turns',), prompts=('chat-support',), sample='chat/conversations.jsonl', read=read_conversations,
-                             params={'max_tokens': 48}),
+                             params={'max_tokens': 48}, rubrics=task_rubrics('chat')),
 }
 BUILTIN_TASKS = tuple(_BUILTIN)
 
@@ -334,7 +348,7 @@ def get_task(name # a task's name, or an `EvalTask`
     if name not in _BUILTIN: raise TaskError(f"unknown task {name!r}; known: {', '.join(dict.fromkeys([*BUILTIN_TASKS, *_USER_TASKS]))}")
     return _BUILTIN[name]()
 
-# %% ../nbs/07h_tasks.ipynb #a1879c00
+# %% ../nbs/07h_tasks.ipynb #dbe69af6
 def load_task_set(task,              # a task name or `EvalTask`
                   path=None,         # the file; None: the task's bundled sample set
                   column_map=None,   # field -> column, overriding the task's `columns`
