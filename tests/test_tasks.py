@@ -157,3 +157,13 @@ def test_each_task_produces_its_report(store, name, tmp_path):
         assert all(j['n'] + j['errors'] == 2 for j in s['judges'].values())     # each graded row has a score or says why not
     lb = s['leaderboard']
     assert len(lb) == len(t.prompts) and all(row['n'] == 8 for row in lb)
+
+def test_a_python_system_on_dask_is_refused_before_any_run(store):
+    from distributed import Client, LocalCluster
+    from workbench.runstore import RunStore
+    ev = load_task_set('classify').sample(3)
+    mid = register_system('constant', lambda row: 'billing')
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cl, Client(cl) as client:
+        with pytest.raises(ConfigError, match="system:constant: Python systems .* run in this process, not on Dask workers"):
+            run_grid(Grid([RAGConfig.make(mid, retrieval=False)]), ev, executor=client, progress=False)
+    assert RunStore().runs().empty

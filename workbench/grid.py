@@ -199,6 +199,10 @@ def plan_grid(grid:Grid,     # the configurations to plan
     prompts = prompts or PromptStore()
     if corpus is None and any(c.retrieval for c in grid): corpus = load_corpus(get_settings().path('corpus'))
     variables, pipes = evalset_variables(evalset), {}
+    from workbench.daskstages import stage_client
+    from workbench.systems import is_system
+    if stage_client() is not None and (sy := [c.model for c in grid if is_system(c.model)]):
+        raise ConfigError(f"{sy[0]}: Python systems (and cascades, routers) run in this process, not on Dask workers: leave executor unset")
     for c in grid:                                  # all checks before any retrieval or call
         pl = Pipeline(c.pinned(prompts), corpus=corpus, prompts=prompts, store=store, variables=variables)
         pl.model                                    # unknown model ids and missing keys fail here
