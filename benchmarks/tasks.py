@@ -1,13 +1,13 @@
 """The built-in tasks on their whole sample sets with the embedded model (issue 15): each task's bundled prompts as a
 grid, scored with the task's metrics; the task's own tables (classification: accuracy, macro-F1, off-label rate;
-extraction: JSON validity and accuracy per field; summaries: ROUGE-L and length ratio; chat: per-turn ROUGE-L).
+extraction: JSON validity and accuracy per field, also with structured output (a grammar of the schema); summaries: ROUGE-L and length ratio; chat: per-turn ROUGE-L).
 These are quality numbers of a 270M base model, not speed targets: they show what each task measures, and that the
 numbers a report shows are the ones these functions compute.
 
 Usage: .venv/bin/python benchmarks/tasks.py [--tasks classify,extract-json,summarize,chat,qa-closed] [--n 0]
   --n   rows per task (0: the whole sample set)
 """
-import argparse, os, tempfile, time
+import argparse, json, os, tempfile, time
 import pandas as pd
 from workbench.grid import Grid
 from workbench.pipeline import RAGConfig
@@ -28,15 +28,19 @@ def main():
         t = get_task(name)
         ev = load_task_set(t)
         if a.n: ev = ev.sample(min(a.n, len(ev)))
-        grid = Grid(RAGConfig.make('local:gemma3-270m', p, retrieval=t.retrieval, params={**REPORT_DEFAULTS, **t.params}) for p in t.prompts)
+        configs = [RAGConfig.make('local:gemma3-270m', p, retrieval=t.retrieval, params={**REPORT_DEFAULTS, **t.params}) for p in t.prompts]
+        if t.schema:   # the same prompt with structured output: a llama.cpp grammar made of the task's schema
+            configs.append(RAGConfig.make('local:gemma3-270m', t.prompts[0], params={**REPORT_DEFAULTS, **t.params, 'json_schema': json.dumps(t.schema)}, retrieval=False))
+        grid = Grid(configs)
         t0 = time.perf_counter()
         r = run_grid(grid, ev, metrics=t.metrics, progress=False)
         df = with_samples(r.to_pandas(), ev)
         names = [getattr(m, 'name', m) for m in t.metrics]
         print(f"\n== {name}: {len(ev)} rows x {len(grid)} prompts, {time.perf_counter() - t0:.0f} s; load {os.getloadavg()[0]:.1f}")
-        print(df.groupby('prompt')[names].mean().round(3).to_string())
-        if t.labels: print(classification_table(df, t.labels, by='prompt').round(3).to_string(index=False))
-        if t.schema: print(field_table(df, t.schema, by='prompt').pivot(index='prompt', columns='field', values='exact').round(3).to_string())
+        df['config'] = df['prompt'] + df['config_params'].map(lambda p: ' +json_schema' if 'json_schema' in p else '')
+        print(df.groupby('config')[names].mean().round(3).to_string())
+        if t.labels: print(classification_table(df, t.labels, by='config').round(3).to_string(index=False))
+        if t.schema: print(field_table(df, t.schema, by='config').pivot(index='config', columns='field', values='exact').round(3).to_string())
         if name == 'chat':
             turn = df.sample_id.map({s.id: s.metadata['turn'] for s in ev})
             print(df.assign(turn=turn).pivot_table(index='prompt', columns='turn', values='rouge_l', aggfunc='mean').round(3).to_string())

@@ -71,7 +71,7 @@ def test_param_search(store, capsys):
     assert rc == 0 and set(rows(out)) == {'ollama:llama3.2:3b', 'ollama:qwen2.5:7b', 'llamacpp:default', 'openai-compatible:gemma3-270m'}
 
 @pytest.mark.parametrize('argv, expected', [
-    (['--param', 'beam_width'], "argument --param: expected a model parameter (temperature, max_tokens, stop, seed, top_p, repeat_penalty, n_ctx"),
+    (['--param', 'beam_width'], "argument --param: expected a model parameter (temperature, max_tokens, stop, seed, top_p, repeat_penalty, json_schema, n_ctx"),
     (['--param', ''], "argument --param: expected a model parameter"),
     (['--min-speed', '-3'], "argument --min-speed: expected a finite number above 0, got '-3'"),
     (['--min-speed', '0'], "argument --min-speed: expected a finite number above 0, got '0'"),

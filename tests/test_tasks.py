@@ -167,3 +167,14 @@ def test_a_python_system_on_dask_is_refused_before_any_run(store):
         with pytest.raises(ConfigError, match="system:constant: Python systems .* run in this process, not on Dask workers"):
             run_grid(Grid([RAGConfig.make(mid, retrieval=False)]), ev, executor=client, progress=False)
     assert RunStore().runs().empty
+
+def test_structured_output_constrains_the_embedded_models_answers_to_the_schema(store):
+    t = get_task('extract-json')
+    ev = load_task_set(t).sample(3, 2)
+    schema = json.dumps(t.schema)
+    grid = Grid([RAGConfig.make('local:gemma3-270m', 'extract-fields', retrieval=False, params=dict(max_tokens=160, repeat_penalty=1.0, json_schema=schema))])
+    df = run_grid(grid, ev, metrics=t.metrics, progress=False).to_pandas()
+    assert df.error.isna().all() and (df.finish_reason == 'stop').all(), df[['answer', 'finish_reason']]
+    assert df.json_valid.tolist() == [1.0, 1.0, 1.0], df.answer.tolist()        # a grammar: every answer satisfies the schema
+    with pytest.raises(ConfigError, match="json_schema"):
+        RAGConfig.make('local:gemma3-270m', 'extract-fields', params=dict(json_schema=['not', 'text']))

@@ -22,10 +22,10 @@ class UnknownModelError(ModelError, KeyError):
     def __str__(self): return self.args[0]
 
 # %% ../nbs/02a_catalog.ipynb #3035f837
-GEN_PARAMS = ('temperature', 'max_tokens', 'stop', 'seed', 'top_p', 'repeat_penalty')   # the generation parameters a call may set
+GEN_PARAMS = ('temperature', 'max_tokens', 'stop', 'seed', 'top_p', 'repeat_penalty', 'json_schema')   # the generation parameters a call may set
 
 # %% ../nbs/02a_catalog.ipynb #cdbf5fdb
-LLAMA_ONLY = ('repeat_penalty',)   # llama.cpp's sampler settings: the embedded model and llama.cpp servers take them, hosted APIs do not
+LLAMA_ONLY = ('repeat_penalty', 'json_schema')   # llama.cpp's sampler settings (json_schema: a grammar): the embedded model and llama.cpp servers take them, hosted APIs do not
 
 # %% ../nbs/02a_catalog.ipynb #79b3c35c
 def _check_supports(supports, where:str):

@@ -68,6 +68,7 @@ class CallParams(Strict):
     stop: Checked(lambda v: isinstance(v, str) and v != '' or isinstance(v, list) and len(v) <= 16 and all(isinstance(s, str) and s for s in v),
                   'a stop string or a list of up to 16 of them') = None
     seed: Number(True) = None
+    json_schema: Checked(lambda v: isinstance(v, str) and v.lstrip().startswith('{'), 'a JSON Schema as JSON text (answers are constrained to it)') = None
     n_ctx: Number(True, ge=16) = None
     n_threads: Number(True, ge=1, le=1024) = None
     model_path: NonEmpty = None
