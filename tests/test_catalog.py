@@ -34,7 +34,7 @@ def test_measure_keeps_the_speed_in_the_store_dir(store):
     assert m, first
     assert Path(m[4]) == store / 'measured.json' == speeds_path()
     rec = load_speeds()['local:gemma3-270m']
-    assert rec['prompt_tps'] > rec['gen_tps'] > 0 and rec['prompts'] == 4 and rec['gen_tokens'] > 0
+    assert rec['prompt_tps'] > 0 and rec['gen_tps'] > 0 and rec['prompts'] == 4 and rec['gen_tokens'] > 0   # which is faster depends on the load: no timing here
     assert rec['measured_on'] == m[3] and rec['measured_on'].startswith(os.uname().nodename + ': ')
     assert re.fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00', rec['measured_at'])
     assert hashlib.sha256((REPO / 'models.toml').read_bytes()).hexdigest() == before, 'models.toml is never written'
