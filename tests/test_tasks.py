@@ -87,6 +87,10 @@ def test_function_runnable_and_pipeline_in_one_grid_then_a_cached_rerun_makes_no
     assert r2.stats['cache_hits'] == 30 - len(crashed)     # all three systems answer from the cache ...
     assert set(calls[n_calls:]) == bad                    # ... except the rows that failed: errors are not cached
     assert r2.to_pandas().error.notna().sum() == len(crashed)
+    clean = Grid([grid.configs[0], RAGConfig.make(register_system('keywords-ok', lambda row: 'billing'), retrieval=False), grid.configs[2]])
+    run_grid(clean, ev, metrics=t.metrics, progress=False)
+    r3 = run_grid(clean, ev, metrics=t.metrics, progress=False)
+    assert r3.stats['calls'] == 0 and r3.stats['cache_hits'] == 30      # a cached re-run: zero calls for all three kinds of system
 
 def test_classification_numbers_equal_scikit_learns(store):
     from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support, confusion_matrix
