@@ -232,13 +232,12 @@ def check_prompt(prompt,           # a `Prompt`: its `input_variables` are check
                  variables=(),     # the row variables the evaluation set fills besides {question} (its other columns)
                 ):
     "Raise `ConfigError` unless the pipeline can fill exactly the prompt's variables: {question}, the evaluation set's `variables`, and {context} with retrieval."
-    if getattr(prompt, 'ref', '') == 'row@1': return              # a system's row prompt takes whatever the row has
+    if getattr(prompt, 'takes_any', False): return               # a system's row prompt (`systems.RowPrompt`) takes whatever the row has
     can = {'question', *variables} | ({'context'} if config.retrieval else set())
     if missing := [v for v in prompt.input_variables if v not in can]:
         why = " (retrieval is off)" if 'context' in missing else ''
         raise ConfigError(f"prompt {prompt.ref} needs {', '.join(map(repr, missing))}, which the pipeline cannot fill{why}; it fills {', '.join(sorted(can))}")
     if not set(prompt.input_variables) - {'context'}: raise ConfigError(f"prompt {prompt.ref} has no {{question}} variable (nor any other column of the row)")
-    if config.retrieval and 'context' not in prompt.input_variables: raise ConfigError(f"prompt {prompt.ref} has no {{context}} variable, but retrieval is on")
     if config.retrieval and 'context' not in prompt.input_variables: raise ConfigError(f"prompt {prompt.ref} has no {{context}} variable, but retrieval is on")
 
 # %% ../nbs/06_pipeline.ipynb #587ba27c
@@ -281,17 +280,19 @@ def finish(self:Pipeline,
                   timings={**prep.timings, 'generate': g.latency_s}, config_hash=self.config.hash)
 
 @patch
-def answer(self:Pipeline, question:str # the question to answer
+def answer(self:Pipeline, question:str, # the question to answer
+           values=None,  # the row's other variables, e.g. {'ticket': ...} (`prepare`)
           )->Answer:
     "Answer `question`: retrieve, render, generate."
-    prep = self.prepare(question)
+    prep = self.prepare(question, None, values)
     return self.finish(prep, self.model.generate(prep.prompt, **self.call_overrides()))
 
 @patch
-async def aanswer(self:Pipeline, question:str # the question to answer
+async def aanswer(self:Pipeline, question:str, # the question to answer
+                  values=None,  # the row's other variables, e.g. {'ticket': ...} (`prepare`)
                  )->Answer:
     "`answer` without blocking the event loop."
-    prep = await asyncio.to_thread(self.prepare, question)
+    prep = await asyncio.to_thread(self.prepare, question, None, values)
     return self.finish(prep, await self.model.agenerate(prep.prompt, **self.call_overrides()))
 
 # %% ../nbs/06_pipeline.ipynb #99b95fa8

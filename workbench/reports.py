@@ -80,13 +80,10 @@ def task_parameters(task:str, # the report's `task` parameter
     from workbench.tasks import get_task, TaskError
     try: t = get_task(task)
     except TaskError as e: raise ReportError(f"report parameter task: {e}") from None
-    own = dict(evalset=str(_task_sample(t)) if t.sample else None, prompts=list(t.prompts), metrics=[getattr(m, 'name', m) for m in t.metrics],
+    from workbench.tasks import sample_path
+    own = dict(evalset=str(sample_path(t)) if t.sample else None, prompts=list(t.prompts), metrics=[getattr(m, 'name', m) for m in t.metrics],
                primary_metric=t.decides, **{k:v for k,v in t.params.items() if k in TASK_DEFAULTS})
     return {k:v for k,v in own.items() if k not in given and v is not None}
-
-def _task_sample(t):
-    from workbench.settings import get_settings
-    return get_settings().path('tasks_dir')/t.sample
 
 # %% ../nbs/11_reports.ipynb #9f5e6ffc
 def report_grid(p:dict # report parameters, checked (`check_parameters`)
@@ -126,11 +123,10 @@ def report_metrics(p:dict # report parameters, checked (`check_parameters`): met
 def load_inputs(p:dict # report parameters, checked (`check_parameters`): evalset, corpus, column_map, sample_n, seed, task
                ):
     "(evaluation set, corpus) of the parameters (with their `column_map`, read as the `task` reads its sets), subsampled to `sample_n` when it is set; no corpus for a task without retrieval."
-    from workbench.loaders import load_evalset, load_corpus
+    from workbench.loaders import load_corpus
     from workbench.tasks import load_task_set
     t = _task(p)
-    if t.name == 'qa-rag': ev = load_evalset(repo_path(p['evalset']), column_map=p.get('column_map') or None, quiet=True)
-    else: ev = load_task_set(t, repo_path(p['evalset']), column_map=p.get('column_map') or None)
+    ev = load_task_set(t, repo_path(p['evalset']), column_map=p.get('column_map') or None)
     kb = load_corpus(repo_path(p['corpus'])) if t.retrieval else None
     if p.get('sample_n'): ev = ev.sample(min(p['sample_n'], len(ev)), seed=p.get('seed', 0))
     return ev, kb
@@ -151,7 +147,7 @@ PROGRESS = ('notebook', 'terminal', 'off')
 def check_inputs(p:dict # report parameters, checked (`check_parameters`)
                 ):
     "Check everything a report needs exists and is valid; raises before anything runs."
-    from workbench.metrics import get_metric, check_evalset_metrics
+    from workbench.metrics import check_evalset_metrics
     from workbench.analysis import check_axes
     for k in ('evalset', 'corpus')[:2 if _task(p).retrieval else 1]:
         if not repo_path(p[k]).exists(): raise ReportError(f"report parameter {k}: {repo_path(p[k])} does not exist")

@@ -7,9 +7,9 @@ __all__ = ['REFERENCE_FIELDS', 'OFF_LABEL', 'LENGTH_RATIO', 'CLASSIFY_LABELS', '
            'check_schema', 'evalset_variables', 'row_variables', 'check_variables', 'normalize_label', 'label_metrics',
            'check_labels', 'predicted_labels', 'classification_table', 'per_class_table', 'confusion',
            'confusion_figure', 'parse_json_answer', 'json_valid', 'json_metrics', 'field_table', 'format_history',
-           'read_conversations', 'task_rubrics', 'define_task', 'get_task', 'load_task_set']
+           'read_conversations', 'task_rubrics', 'define_task', 'get_task', 'sample_path', 'load_task_set']
 
-# %% ../nbs/07h_tasks.ipynb #4a560cd6
+# %% ../nbs/07h_tasks.ipynb #2e9bc993
 import json, re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,7 +19,7 @@ from .records import WorkbenchDataError
 from .data import Sample, EvalSet
 from .metrics import Metric, MetricError, normalize_answer, token_f1
 
-# %% ../nbs/07h_tasks.ipynb #4bdb5c9b
+# %% ../nbs/07h_tasks.ipynb #4e89f086
 class TaskError(WorkbenchError, ValueError):
     "A task is unknown, or its definition (labels, schema) cannot be used."
 
@@ -59,7 +59,7 @@ def check_schema(schema,          # a JSON Schema (a dict), or anything a user p
     try: jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as e: raise TaskError(f"{where}: not a valid JSON Schema: {e.message} (at {'/'.join(map(str, e.absolute_path)) or 'the top'})") from None
 
-# %% ../nbs/07h_tasks.ipynb #a03099df
+# %% ../nbs/07h_tasks.ipynb #5f9377c7
 REFERENCE_FIELDS = ('references', 'gold_context_ids', 'gold_contexts', 'answerable')   # Sample fields a prompt never reads
 
 def _as_text(v)->str: return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True, default=str)
@@ -88,7 +88,7 @@ def row_variables(sample:Sample, # one row of the evaluation set
         if k in sample.metadata: out[k] = _as_text(sample.metadata[k])
     return out
 
-# %% ../nbs/07h_tasks.ipynb #cb467352
+# %% ../nbs/07h_tasks.ipynb #ed7874b5
 def check_variables(prompt,         # a `Prompt` (its `input_variables`), or its variable names
                     evalset:EvalSet, # the evaluation set whose rows fill it
                     retrieval:bool=False, # whether {context} is filled (the config retrieves)
@@ -102,7 +102,7 @@ def check_variables(prompt,         # a `Prompt` (its `input_variables`), or its
         raise TaskError(f"prompt {ref} needs {', '.join('{'+v+'}' for v in missing)}, which evaluation set {evalset.name!r} lacks; "
                         f"its rows fill {', '.join('{'+v+'}' for v in sorted(can))}")
 
-# %% ../nbs/07h_tasks.ipynb #2b2537fc
+# %% ../nbs/07h_tasks.ipynb #a6a13f01
 OFF_LABEL = '(off-label)'   # what an answer naming no label is, in tables and the confusion matrix
 
 def normalize_label(answer:str, # the model's answer
@@ -115,7 +115,7 @@ def normalize_label(answer:str, # the model's answer
     hits = [(m.start(), l) for n,l in norm.items() if n and (m := re.search(rf'(?<!\w){re.escape(n)}(?!\w)', a))]
     return min(hits)[1] if hits else None
 
-# %% ../nbs/07h_tasks.ipynb #062a9012
+# %% ../nbs/07h_tasks.ipynb #457eda5b
 def label_metrics(labels # the label set (at least two labels)
                  )->tuple[Metric, Metric]:
     "Two row metrics for a label set: 'accuracy' (the answer's label equals the reference) and 'off_label' (the answer names no label)."
@@ -135,7 +135,7 @@ def check_labels(evalset:EvalSet, # the classification set
             got = s.references[0] if len(s.references) == 1 else list(s.references)
             raise WorkbenchDataError(evalset.source or evalset.name, f"sample {s.id!r}: label {got!r} is not in the label set ({', '.join(labels)})", line=i, field='references')
 
-# %% ../nbs/07h_tasks.ipynb #12579ed3
+# %% ../nbs/07h_tasks.ipynb #8f49245f
 def predicted_labels(df,     # result rows: answer, error
                      labels, # the label set
                     ):
@@ -194,7 +194,7 @@ def confusion_figure(df,           # result rows of ONE config: answer, error, r
     m = confusion(df, labels)
     return px.imshow(m, text_auto=True, color_continuous_scale='Blues', title=title or 'confusion matrix', labels=dict(x='predicted', y='reference', color='rows'))
 
-# %% ../nbs/07h_tasks.ipynb #f7e3fbe1
+# %% ../nbs/07h_tasks.ipynb #4726db5a
 def parse_json_answer(text:str # the model's answer
                      ):
     "The first JSON object in `text` (text around it is ignored), or None when there is none."
@@ -250,14 +250,14 @@ def field_table(df,            # result rows with `references` (a JSON object ea
                                   for x, y in zip(got, want)) / len(g)})
     return pd.DataFrame(out)
 
-# %% ../nbs/07h_tasks.ipynb #40fae6b1
+# %% ../nbs/07h_tasks.ipynb #cdf3b7f3
 def _length_ratio(sample, row):
     ref = len((sample.references[0] if sample.references else '').split())
     return len((row.get('answer') or '').split()) / ref if ref else None
 
 LENGTH_RATIO = Metric('length_ratio', _length_ratio, ('reference',), description='answer words / reference words (near 1: the expected length)')
 
-# %% ../nbs/07h_tasks.ipynb #a7d6b67c
+# %% ../nbs/07h_tasks.ipynb #07f1b7ad
 def format_history(turns:list # turns {'role', 'content'} before the user turn being answered
                   )->str:
     "The turns as a transcript: 'User: ...' and 'Assistant: ...' lines."
@@ -285,7 +285,7 @@ def read_conversations(path, # a JSONL file: id, conversation (a list of turns),
                                   metadata={**extra, 'history': format_history(conv[:i-1]), 'conversation_id': cid, 'turn': n}))
     return EvalSet(samples, name or path.stem, str(path), columns_found=['id', 'conversation', *extra], column_map={'question': 'question', 'references': 'conversation'})
 
-# %% ../nbs/07h_tasks.ipynb #f1ac362d
+# %% ../nbs/07h_tasks.ipynb #f06f2484
 def _tasks_file(*parts)->Path: return get_settings().path('tasks_dir').joinpath(*parts)
 
 def _read_json(f:Path):
@@ -348,7 +348,14 @@ def get_task(name # a task's name, or an `EvalTask`
     if name not in _BUILTIN: raise TaskError(f"unknown task {name!r}; known: {', '.join(dict.fromkeys([*BUILTIN_TASKS, *_USER_TASKS]))}")
     return _BUILTIN[name]()
 
-# %% ../nbs/07h_tasks.ipynb #dbe69af6
+# %% ../nbs/07h_tasks.ipynb #147dc8b0
+def sample_path(task # a task name or `EvalTask`
+               )->Path:
+    "The bundled sample set of `task`: its file in the settings' `tasks_dir`, or the settings' `evalset` for a task without one (question answering)."
+    t = get_task(task)
+    return _tasks_file(t.sample) if t.sample else get_settings().path('evalset')
+
+#| export
 def load_task_set(task,              # a task name or `EvalTask`
                   path=None,         # the file; None: the task's bundled sample set
                   column_map=None,   # field -> column, overriding the task's `columns`
@@ -357,7 +364,7 @@ def load_task_set(task,              # a task name or `EvalTask`
     "The evaluation set of `task` from `path` (default: its sample set; the settings' `evalset` for a task without one), checked for what the task needs."
     from workbench.loaders import load_evalset
     t = get_task(task)
-    if path is None: path = _tasks_file(t.sample) if t.sample else get_settings().path('evalset')   # question answering: the main sample
+    if path is None: path = sample_path(t)
     if t.read is not None: ev = t.read(path)
     else: ev = load_evalset(path, column_map={**t.columns, **(column_map or {})} or None, quiet=True)
     if t.labels: check_labels(ev, t.labels)

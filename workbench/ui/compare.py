@@ -77,7 +77,7 @@ class Compare(Job):
                  corpus=None,                   # the documents; default: the settings' corpus
                  n:int=4,                       # how many questions to pick at first (sampled from the evaluation set)
                  seed:int=0,                    # the seed of that sample
-                 metrics=('f1', 'em'),          # answer metrics (the first one ranks and tests the configs)
+                 metrics=None,                  # answer metrics (the first one ranks and tests the configs); None: the task's, else f1 and em
                  prompts=None,                  # a `PromptStore` (or its folder)
                  store=None,                    # the `RunStore` the comparison runs are written to
                  index_store=None,              # stage cache (or store directory) for indexes
@@ -89,8 +89,8 @@ class Compare(Job):
         from workbench.tasks import get_task, load_task_set
         if (t := get_task(task) if task is not None else None) is not None:
             evalset = load_task_set(t) if evalset is None else evalset
-            metrics = t.metrics if metrics == ('f1', 'em') else metrics
             configs = configs or [RAGConfig.make(prompt=p, retrieval=t.retrieval) for p in (t.prompts * 2)[:2]]
+        metrics = metrics or (t.metrics if t is not None else ('f1', 'em'))
         if evalset is None or corpus is None:
             ev, kb = load_sample()
             evalset, corpus = (ev if evalset is None else evalset), (kb if corpus is None else corpus)

@@ -6,7 +6,6 @@
 __all__ = ['PlaygroundResult', 'Playground']
 
 # %% ../../nbs/10a_ui_playground.ipynb #7e3ee413
-import asyncio
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 import ipywidgets as W
@@ -33,7 +32,7 @@ class Playground(Job):
                  corpus=None,           # the documents; default: the settings' corpus
                  prompts=None,          # a `PromptStore` (or its folder); default the settings' `prompts_dir`
                  config=None,           # the starting `RAGConfig` (or a dict for `RAGConfig.make`); default from the settings
-                 metrics=('em', 'f1'),  # answer metrics shown when the question has a reference
+                 metrics=None,          # answer metrics shown when the question has a reference; None: the task's, else em and f1
                  store=None,            # stage cache (or store directory) for indexes; default the settings' `store_dir`
                  catalog=None,          # model `Catalog`; default `load_catalog()`
                  task=None):            # a task (`workbench.tasks`, e.g. 'classify'): its sample set, metrics and first prompt are the defaults
@@ -41,7 +40,7 @@ class Playground(Job):
         from workbench.tasks import get_task, load_task_set, evalset_variables
         t = get_task(task) if task is not None else None
         if t is not None and evalset is None: evalset = load_task_set(t)
-        if t is not None and metrics == ('em', 'f1'): metrics = t.metrics
+        metrics = metrics or (t.metrics if t is not None else ('em', 'f1'))
         if t is not None and config is None: config = dict(prompt=t.prompts[0], retrieval=t.retrieval)
         if evalset is None or corpus is None:
             ev, kb = load_sample()
@@ -152,8 +151,7 @@ async def _arun(self:Playground):
     if not q: raise WidgetError("no question: type one or pick one from the evaluation set")
     pl, sample = self.pipeline(), self.sample
     values = {**self.values, **({self._qcol: q} if self._qcol in self.names else {})}
-    prep = await asyncio.to_thread(pl.prepare, q, None, values)           # the row's other columns fill their variables
-    ans = pl.finish(prep, await pl.model.agenerate(prep.prompt, **pl.call_overrides()))
+    ans = await pl.aanswer(q, values)                                      # the row's other columns fill their variables
     self.result = PlaygroundResult(ans, sample, label=pl.config.label, scores=self.score(ans, sample, pl.prompt))
     g = ans.generation
     self.runs.append(dict(question=q, sample_id=sample.id if sample else None, config_hash=pl.config.hash, label=pl.config.label, answer=ans.answer,
